@@ -1,0 +1,240 @@
+"""Configuration: one dataclass for the model, one for training, and the named presets.
+
+Every public entry point of the library takes a `ModelConfig`; every training run a
+`TrainConfig`. Both validate themselves on construction, so a bad value fails at the
+line that made it, with a message naming the value and the valid choices.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields, replace
+
+ARCHS = ("gpt", "ngpt", "angpt")
+NORMS = ("rmsnorm", "layernorm", "dyt", "taper")
+PLACEMENTS = ("pre", "post", "peri", "mix")
+WEIGHT_CONSTRAINTS = ("unit", "bound", "none")
+ATTN_FACTORS = ("none", "sqrt_t", "exact")
+
+
+def _choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(map(repr, choices))}")
+
+
+def _positive(name: str, value, integer: bool = True) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) if integer else isinstance(value, (int, float))
+    if not ok or value <= 0 or (not integer and not math.isfinite(value)):
+        kind = "a positive integer" if integer else "a positive finite number"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a model. Field names are a public contract (see DESIGN.md §3).
+
+    arch           'gpt' (the GPT family, switched by norm/placement/...), 'ngpt', 'angpt'
+    norm           GPT family: 'rmsnorm', 'layernorm', 'dyt', 'taper'
+    placement      GPT family: 'pre', 'post', 'peri', 'mix' (mix: post-LN in the first
+                   mix_fraction of the layers, pre-LN after)
+    depth_scaling  LN-Scaling: multiply each sublayer's normalized input by 1/sqrt(layer)
+    qk_norm        normalize q and k per head (GPT+ and anGPT: on; nGPT always normalizes)
+    lerp_factor    anGPT: multiply the LERP residual by nu(alpha) (ablation switch)
+    weight_constraint  None picks the arch's own: gpt 'none', ngpt 'unit', angpt 'bound'
+    """
+
+    arch: str = "gpt"
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    vocab_size: int = 256
+    seq_len: int = 256
+    mlp_ratio: int = 4
+    # GPT family
+    norm: str = "rmsnorm"
+    placement: str = "pre"
+    depth_scaling: bool = False
+    mix_fraction: float = 0.25
+    dyt_alpha_init: float = 0.5
+    init_std: float = 0.02
+    # all archs
+    qk_norm: bool = False
+    # nGPT / anGPT
+    alpha_init: float = 0.05
+    lerp_factor: bool = True
+    weight_constraint: str | None = None
+    attn_factor: str = "none"
+    factor_scale: float = 1.0  # multiplies every constant factor except nu(alpha): ablations
+
+    def __post_init__(self):
+        _choice("arch", self.arch, ARCHS)
+        _choice("norm", self.norm, NORMS)
+        _choice("placement", self.placement, PLACEMENTS)
+        _choice("attn_factor", self.attn_factor, ATTN_FACTORS)
+        if self.weight_constraint is not None:
+            _choice("weight_constraint", self.weight_constraint, WEIGHT_CONSTRAINTS)
+        for name in ("d_model", "n_layers", "n_heads", "vocab_size", "seq_len", "mlp_ratio"):
+            _positive(name, getattr(self, name))
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "
+                f"choose n_heads among the divisors of d_model"
+            )
+        if (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"head dim d_model/n_heads={self.d_model // self.n_heads} must be even for RoPE")
+        if not 0.0 <= self.mix_fraction <= 1.0:
+            raise ValueError(f"mix_fraction must lie in [0, 1], got {self.mix_fraction!r}")
+        if not 0.0 < self.alpha_init < 1.0:
+            raise ValueError(f"alpha_init must lie in (0, 1), got {self.alpha_init!r}")
+        for name in ("dyt_alpha_init", "init_std", "factor_scale"):
+            _positive(name, getattr(self, name), integer=False)
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def d_mlp(self) -> int:
+        return self.mlp_ratio * self.d_model
+
+    @property
+    def constraint(self) -> str:
+        """The weight constraint in force: the explicit one, else the arch's own."""
+        if self.weight_constraint is not None:
+            return self.weight_constraint
+        return {"gpt": "none", "ngpt": "unit", "angpt": "bound"}[self.arch]
+
+    def replace(self, **changes) -> "ModelConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# One preset per system in the papers. Each is a set of overrides on ModelConfig's defaults.
+PRESETS: dict[str, dict] = {
+    "gpt": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=False),
+    "gpt+": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=True),
+    "ngpt": dict(arch="ngpt", qk_norm=True),
+    "angpt": dict(arch="angpt", qk_norm=True),
+    "post-ln": dict(arch="gpt", norm="layernorm", placement="post"),
+    "peri-ln": dict(arch="gpt", norm="rmsnorm", placement="peri"),
+    "mix-ln": dict(arch="gpt", norm="layernorm", placement="mix", mix_fraction=0.25),
+    "ln-scaling": dict(arch="gpt", norm="rmsnorm", placement="pre", depth_scaling=True),
+    "dyt": dict(arch="gpt", norm="dyt", placement="pre"),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    """The ModelConfig of a named system, with any field overridden.
+
+    >>> preset("angpt", d_model=128, n_layers=2, n_heads=2).arch
+    'angpt'
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid choices: {', '.join(map(repr, PRESETS))}")
+    valid = {f.name for f in fields(ModelConfig)}
+    bad = sorted(set(overrides) - valid)
+    if bad:
+        raise ValueError(f"unknown ModelConfig field(s) {bad}; valid fields: {sorted(valid)}")
+    return ModelConfig(**{**PRESETS[name], **overrides})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. `TrainConfig.for_arch(arch, ...)` gives each paper's recipe.
+
+    The GPT family trains with AdamW, weight decay and a linear warm-up; nGPT and anGPT
+    with Adam, no weight decay and no warm-up (their weights live on/in the unit ball).
+    All use a cosine schedule from lr down to lr * min_lr_ratio.
+    """
+
+    steps: int = 200
+    batch_size: int = 16
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.0
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # 0 disables clipping
+    eval_every: int = 50  # 0: evaluate only at the end
+    eval_tokens: int = 16384  # fixed validation budget, identical for every run
+    seed: int = 0
+    device: str = "auto"  # 'auto' (cuda if present), 'cpu', 'cuda'
+    compile: bool = False
+    track_every: int = 0  # record per-layer norms every k steps (0: off)
+    ckpt_path: str | None = None
+    ckpt_every: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "eval_tokens"):
+            _positive(name, getattr(self, name))
+        for name in ("warmup_steps", "eval_every", "track_every", "ckpt_every", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        _positive("lr", self.lr, integer=False)
+        _positive("eps", self.eps, integer=False)
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio!r}")
+        if not (self.weight_decay >= 0.0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not (self.grad_clip >= 0.0 and math.isfinite(self.grad_clip)):
+            raise ValueError(f"grad_clip must be >= 0 (0 disables), got {self.grad_clip!r}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if self.warmup_steps >= self.steps and self.warmup_steps:
+            raise ValueError(f"warmup_steps={self.warmup_steps} must be smaller than steps={self.steps}")
+        _choice("device", self.device, ("auto", "cpu", "cuda"))
+
+    @classmethod
+    def for_arch(cls, arch: str, **overrides) -> "TrainConfig":
+        """The optimizer recipe of each paper (methods.md §8 row 8), scaled to `steps`."""
+        _choice("arch", arch, ARCHS)
+        steps = overrides.get("steps", cls.steps)
+        if arch == "gpt":
+            # AdamW, wd 0.1, linear warm-up (nGPT paper: 2000 of 200k steps; we keep ~5 %)
+            recipe = dict(weight_decay=0.1, warmup_steps=max(1, steps // 20) if steps > 1 else 0, lr=1e-3)
+        else:
+            # Adam without weight decay or warm-up; the unit ball takes a larger lr
+            recipe = dict(weight_decay=0.0, warmup_steps=0, lr=2e-3)
+        valid = {f.name for f in fields(cls)}
+        bad = sorted(set(overrides) - valid)
+        if bad:
+            raise ValueError(f"unknown TrainConfig field(s) {bad}; valid fields: {sorted(valid)}")
+        return cls(**{**recipe, **overrides})
+
+    def replace(self, **changes) -> "TrainConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+BUDGETS = ("quick", "full")
+
+
+def budget() -> str:
+    """'quick' or 'full': the size chapters run at.
+
+    ANGPT_QUICK=1 forces quick (CI, CPU readers), ANGPT_QUICK=0 forces full; unset, a
+    machine with a CUDA device runs full size and any other quick.
+    """
+    flag = os.environ.get("ANGPT_QUICK", "").strip()
+    if flag not in ("", "0", "1"):
+        raise ValueError(f"ANGPT_QUICK must be '0', '1' or unset, got {flag!r}")
+    if flag:
+        return "quick" if flag == "1" else "full"
+    import torch
+
+    return "full" if torch.cuda.is_available() else "quick"
+
+
+__all__ = [
+    "ARCHS", "NORMS", "PLACEMENTS", "WEIGHT_CONSTRAINTS", "ATTN_FACTORS", "BUDGETS",
+    "ModelConfig", "TrainConfig", "PRESETS", "preset", "budget",
+]
