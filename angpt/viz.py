@@ -145,8 +145,8 @@ def dropdown_figure(
     """Like `slider_figure` but with a dropdown: for categorical knobs (arch, scheme)."""
     fig = slider_figure(options, make_traces, label=label, active=active, layout=layout, fmt=fmt)
     steps = fig.layout.sliders[0].steps
+    fig.layout.sliders = ()
     fig.update_layout(
-        sliders=[],
         updatemenus=[dict(
             buttons=[dict(method=s.method, args=s.args, label=s.label) for s in steps],
             active=active, direction="down", x=0.0, xanchor="left", y=1.15, yanchor="top",

@@ -1,0 +1,47 @@
+# Two commands (README): `make book` builds the site, `make test` runs every test.
+# Both create .venv and install requirements.txt themselves (re-installed when it changes).
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export ANGPT_QUICK ?= 1
+export ANGPT_BOOK := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: book test unit notebooks site-build site-test linkcheck clean venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "needs $(PY) (set PY=python3.x)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+# Build the site into _build/html, executing every notebook at the quick size on the CPU.
+book: $(STAMP)
+	rm -rf _build/html _build/.jupyter_cache
+	$(BIN)/jupyter-book build -W --keep-going .
+	@echo "site: _build/html/index.html  (view: $(BIN)/python -m http.server -d _build/html 8000)"
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests --ignore=tests/site
+
+notebooks: $(STAMP)
+	$(BIN)/pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider book/
+
+linkcheck:
+	$(BIN)/linkchecker --no-warnings _build/html/index.html   # internal links only (no --check-extern)
+
+site-test: $(STAMP)
+	$(BIN)/pytest -q tests/site
+
+# Everything: unit tests, nbval on every notebook, the site build (which the browser tests
+# then test, so they always see what the current code produces), internal links, browser.
+test: unit notebooks book linkcheck site-test
+
+clean:
+	rm -rf _build .pytest_cache

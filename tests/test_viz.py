@@ -1,0 +1,57 @@
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from angpt import viz
+
+
+def test_book_renderer_emits_html_without_plotlyjs_or_cdn():
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    bundle = pio.renderers["book"].to_mimebundle(fig.to_dict())
+    assert set(bundle) == {"text/html"}
+    html = bundle["text/html"]
+    assert "Plotly.newPlot" in html
+    assert "cdn.plot.ly" not in html and "mathjax" not in html.lower()
+    assert len(html) < 20_000  # the 4.8 MB bundle is served once from _static, not per figure
+
+
+def test_setup_switches_renderer_only_in_book_builds(monkeypatch):
+    before = pio.renderers.default
+    try:
+        monkeypatch.setenv("ANGPT_BOOK", "1")
+        assert viz.setup() == "book"
+        pio.renderers.default = "json"
+        monkeypatch.delenv("ANGPT_BOOK")
+        assert viz.setup() == "json"
+    finally:
+        pio.renderers.default = before
+
+
+def test_slider_figure_toggles_visibility():
+    fig = viz.slider_figure([1, 2, 3], lambda v: [go.Scatter(y=[v]), go.Scatter(y=[2 * v])], label="d", active=1)
+    assert [tr.visible for tr in fig.data] == [False, False, True, True, False, False]
+    steps = fig.layout.sliders[0].steps
+    assert len(steps) == 3
+    assert steps[2].args[0]["visible"] == [False, False, False, False, True, True]
+
+
+def test_dropdown_figure_has_buttons():
+    fig = viz.dropdown_figure(["gpt", "angpt"], lambda a: [go.Scatter(y=[1], line_color=viz.color(a))], label="arch")
+    assert len(fig.layout.updatemenus[0].buttons) == 2 and not fig.layout.sliders
+
+
+def test_slider_figure_bad_input():
+    with pytest.raises(ValueError, match="at least one"):
+        viz.slider_figure([], lambda v: [], label="d")
+    with pytest.raises(ValueError, match="same number of traces"):
+        viz.slider_figure([1, 2], lambda v: [go.Scatter()] * v, label="d")
+    with pytest.raises(ValueError, match="active=5"):
+        viz.slider_figure([1], lambda v: [go.Scatter()], label="d", active=5)
+
+
+def test_every_preset_has_a_colour():
+    from angpt.config import PRESETS
+
+    for name in PRESETS:
+        assert viz.color(name) != "#444444", name
+    assert len(set(viz.COLORS.values())) == len(viz.COLORS)
