@@ -54,7 +54,8 @@ def test_build_is_fresh():
 
 
 @pytest.mark.parametrize("path", _pages())
-def test_page_loads_and_figures_draw(page, site_url, path):
+def test_page(page, site_url, path):
+    """Loads offline, asks no unexpected host, no console error, figures draw, knobs work."""
     errors, blocked = _open(page, f"{site_url}/{path}")
     assert page.title(), f"{path}: no title"
     bad_hosts = [u for u in blocked if not any(h in u for h in ALLOWED_HOSTS)]
@@ -69,6 +70,20 @@ def test_page_loads_and_figures_draw(page, site_url, path):
         drawn = page.evaluate("""() => [...document.querySelectorAll('.plotly-graph-div')]
             .map(d => d.querySelectorAll('.main-svg').length > 0 && (d.data || []).length > 0)""")
         assert all(drawn), f"{path}: figures not drawn {drawn}"
+        _check_knobs(page, path)
+
+
+def _check_knobs(page, path):
+    """Every slider and dropdown changes which traces are visible."""
+    divs = page.locator(".plotly-graph-div")
+    for i in range(divs.count()):
+        div = divs.nth(i)
+        div.scroll_into_view_if_needed()
+        div.locator(".main-svg").first.wait_for(timeout=15000)
+        if div.locator(".slider-container").count():
+            _check_slider(page, div, i, path)
+        if div.locator(".updatemenu-button").count():
+            _check_dropdown(page, div, i, path)
 
 
 def _visibility(page, i):
@@ -76,39 +91,31 @@ def _visibility(page, i):
         "i => JSON.stringify([...document.querySelectorAll('.plotly-graph-div')][i].data.map(t => t.visible))", i)
 
 
-@pytest.mark.parametrize("path", _pages())
-def test_every_knob_changes_the_figure(page, site_url, path):
-    _open(page, f"{site_url}/{path}")
-    divs = page.locator(".plotly-graph-div")
-    for i in range(divs.count()):
-        div = divs.nth(i)
-        div.scroll_into_view_if_needed()
-        div.locator(".main-svg").first.wait_for(timeout=15000)
-        if div.locator(".slider-container").count():
-            labels = div.locator(".slider-label")
-            before = _visibility(page, i)
-            # click the rail under the last label: a different step than the initial one
-            target = labels.nth(labels.count() - 1) if labels.count() > 1 else labels.first
-            box, rail = target.bounding_box(), div.locator(".slider-rail-rect").first.bounding_box()
-            page.mouse.click(box["x"] + box["width"] / 2, rail["y"] + rail["height"] / 2)
-            page.wait_for_timeout(300)
-            after = _visibility(page, i)
-            if after == before:  # the last step may be the active one: try the first
-                box = labels.first.bounding_box()
-                page.mouse.click(box["x"] + box["width"] / 2, rail["y"] + rail["height"] / 2)
-                page.wait_for_timeout(300)
-                after = _visibility(page, i)
-            assert after != before, f"{path} figure {i}: slider did not change the figure"
-        if div.locator(".updatemenu-button").count():
-            before = _visibility(page, i)
-            div.locator(".updatemenu-button").first.click(force=True)
-            page.wait_for_timeout(200)
-            options = div.locator(".updatemenu-dropdown-button")
-            for k in range(options.count()):
-                options.nth(k).click(force=True)
-                page.wait_for_timeout(300)
-                if _visibility(page, i) != before:
-                    break
-                div.locator(".updatemenu-button").first.click(force=True)
-                page.wait_for_timeout(200)
-            assert _visibility(page, i) != before, f"{path} figure {i}: dropdown did not change the figure"
+def _check_slider(page, div, i, path):
+    labels = div.locator(".slider-label")
+    rail = div.locator(".slider-rail-rect").first.bounding_box()
+    before = _visibility(page, i)
+    # click under the last label, then (if that step was already active) under the first
+    for target in (labels.nth(labels.count() - 1), labels.first):
+        box = target.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, rail["y"] + rail["height"] / 2)
+        page.wait_for_timeout(300)
+        if _visibility(page, i) != before:
+            return
+    raise AssertionError(f"{path} figure {i}: slider did not change the figure")
+
+
+def _check_dropdown(page, div, i, path):
+    before = _visibility(page, i)
+    button = div.locator(".updatemenu-button").first
+    button.click(force=True)
+    page.wait_for_timeout(200)
+    options = div.locator(".updatemenu-dropdown-button")
+    for k in range(options.count()):
+        options.nth(k).click(force=True)
+        page.wait_for_timeout(300)
+        if _visibility(page, i) != before:
+            return
+        button.click(force=True)
+        page.wait_for_timeout(200)
+    raise AssertionError(f"{path} figure {i}: dropdown did not change the figure")
