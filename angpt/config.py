@@ -74,6 +74,11 @@ class ModelConfig:
         _choice("attn_factor", self.attn_factor, ATTN_FACTORS)
         if self.weight_constraint is not None:
             _choice("weight_constraint", self.weight_constraint, WEIGHT_CONSTRAINTS)
+            if self.arch == "gpt" and self.weight_constraint != "none":
+                raise ValueError(
+                    f"weight_constraint={self.weight_constraint!r} applies to arch 'ngpt' or 'angpt' "
+                    f"only; the GPT family takes None or 'none'"
+                )
         for name in ("d_model", "n_layers", "n_heads", "vocab_size", "seq_len", "mlp_ratio"):
             _positive(name, getattr(self, name))
         if self.d_model % self.n_heads:

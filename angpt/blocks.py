@@ -1,0 +1,250 @@
+"""One transformer block per family; each `forward` shows its residual rule.
+
+Every block has the same five hook points, in this order of execution:
+    hook_resid_pre   the residual stream entering the block
+    hook_attn_out    what the attention sublayer contributes (before it is mixed in)
+    hook_resid_mid   the stream after the attention update
+    hook_mlp_out     what the MLP sublayer contributes
+    hook_resid_post  the stream leaving the block
+
+  GPTBlock     GPT family: Pre/Post/Peri/Mix-LN, LN-Scaling, DyT, optional QK-norm
+  NGPTBlock    nGPT: everything on the unit sphere, LERP with eigen learning rates alpha
+  ANGPTBlock   anGPT: every exact normalization replaced by its constant factor nu
+  FoldedBlock  anGPT after `angpt.fold`: constants in the weights, a plain residual add
+
+Shapes: h is (B, T, d_m) throughout.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from . import concentration as cm
+from .config import ModelConfig
+from .layers import CausalSelfAttention, HookPoint, Scale, SwiGLU, _mul, make_norm, unit
+
+
+class _HookedBlock(nn.Module):
+    """Registers the five hook points in execution order (the pinned hook list relies on it)."""
+
+    def _add_hooks(self):
+        self.hook_resid_pre = HookPoint()
+        self.hook_attn_out = HookPoint()
+        self.hook_resid_mid = HookPoint()
+        self.hook_mlp_out = HookPoint()
+        self.hook_resid_post = HookPoint()
+
+
+# --------------------------------------------------------------------------------------
+# GPT family
+# --------------------------------------------------------------------------------------
+
+
+def layer_placement(cfg: ModelConfig, layer: int) -> str:
+    """Where the norm of layer `layer` (0-based) sits: 'pre', 'post' or 'peri'.
+
+    Mix-LN (schemes.md §2): Post-LN in the first floor(mix_fraction * L) layers, Pre-LN
+    after (mix_fraction 0.25: 3 of 12 layers, as in the official scripts). Note that with
+    L < 4 and the default fraction no layer is Post-LN.
+    """
+    if cfg.placement == "mix":
+        return "post" if layer < math.floor(cfg.mix_fraction * cfg.n_layers) else "pre"
+    return cfg.placement
+
+
+class GPTBlock(_HookedBlock):
+    """A Llama-style block: RoPE attention and SwiGLU, with the norm placed by cfg.
+
+        Pre-LN    h <- h + F(s * N(h))
+        Peri-LN   h <- h + N_out(F(s * N_in(h)))
+        Post-LN   h <- N(h + F(s * h))
+        Mix-LN    Post-LN in the first layers, Pre-LN after
+    s = 1/sqrt(layer) with LN-Scaling (cfg.depth_scaling; 1-based layer, the factor
+    multiplies the norm output including its gain, schemes.md §4.1), else 1. With Post-LN
+    and LN-Scaling together (not a paper's system) s multiplies the raw sublayer input.
+    N is RMSNorm, LayerNorm or DyT (cfg.norm). QK-norm (cfg.qk_norm, GPT+) is RMSNorm over
+    the head dim with a learnable gain shared by the heads, whatever cfg.norm is; softmax
+    scale 1/sqrt(d_h). The MLP hidden width is cfg.d_mlp = mlp_ratio * d_m (4 d_m, as nGPT),
+    not Llama's 8/3 d_m: all archs then have the same matrices and parameter counts.
+    """
+
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.layer, self.placement = layer, layer_placement(cfg, layer)
+        self.in_scale = 1.0 / math.sqrt(layer + 1) if cfg.depth_scaling else 1.0
+        norm = lambda: make_norm(cfg.norm, cfg.d_model, cfg.dyt_alpha_init)  # noqa: E731
+        self.norm_attn, self.norm_mlp = norm(), norm()  # N (N_in for Peri-LN)
+        peri = self.placement == "peri"
+        self.out_attn = norm() if peri else nn.Identity()  # N_out (Peri-LN only)
+        self.out_mlp = norm() if peri else nn.Identity()
+        self.attn = CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.seq_len,
+                                        qk_norm="rms" if cfg.qk_norm else None)
+        self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp)
+        self._add_hooks()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
+        h, s = self.hook_resid_pre(h), self.in_scale
+        if self.placement == "post":  # Post-LN: h <- N(h + F(h))
+            h = self.hook_resid_mid(self.norm_attn(h + self.hook_attn_out(self.attn(_mul(h, s)))))
+            h = self.hook_resid_post(self.norm_mlp(h + self.hook_mlp_out(self.mlp(_mul(h, s)))))
+        else:  # Pre-LN (N_out = identity) and Peri-LN: h <- h + N_out(F(s * N_in(h)))
+            h = self.hook_resid_mid(h + self.hook_attn_out(self.out_attn(self.attn(_mul(self.norm_attn(h), s)))))
+            h = self.hook_resid_post(h + self.hook_mlp_out(self.out_mlp(self.mlp(_mul(self.norm_mlp(h), s)))))
+        return h
+
+
+# --------------------------------------------------------------------------------------
+# nGPT
+# --------------------------------------------------------------------------------------
+
+
+def _alpha(cfg: ModelConfig) -> Scale:
+    """An eigen learning rate alpha in R^{d_m}: init cfg.alpha_init (0.05), scale 1/sqrt(d_m)."""
+    return Scale(cfg.d_model, cfg.alpha_init, 1.0 / math.sqrt(cfg.d_model))
+
+
+class NGPTBlock(_HookedBlock):
+    """nGPT (Loshchilov et al. 2024), as in the paper and the official code.
+
+        h_A = Norm(W_o attn(h))                   q, k: Norm(RoPE(W h)) * s_qk, scale sqrt(d_h)
+        h   = Norm(h + alpha_A * (h_A - h))       LERP toward h_A, back onto the sphere
+        h_M = Norm(W_d (s_u u * SiLU(sqrt(d_m) s_v v)))
+        h   = Norm(h + alpha_M * (h_M - h))
+
+    alpha is used as |alpha| (official code). The official code also normalizes h before
+    each LERP; h is already unit here, so that no-op is left out. The sqrt(d_m) multiplies
+    only the SiLU branch v (paper eq. 21; the code's fused `suv` scales both halves, which
+    Norm(h_M) makes irrelevant up to s_u's learning dynamics). QK-norm is always on.
+    Weight axes (unit norm, see angpt.constraints): W_qkv, W_fc rows; W_o, W_d columns.
+    """
+
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.layer = layer
+        self.attn = CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.seq_len, qk_norm="l2",
+                                        softmax_scale=math.sqrt(cfg.d_head))
+        self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp, z_factor=math.sqrt(cfg.d_model), learnable_scales=True)
+        self.alpha_attn, self.alpha_mlp = _alpha(cfg), _alpha(cfg)
+        self._add_hooks()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m), unit rows
+        h = self.hook_resid_pre(h)
+        a = self.hook_attn_out(unit(self.attn(h)))
+        h = self.hook_resid_mid(unit(h + self.alpha_attn().abs() * (a - h)))
+        m = self.hook_mlp_out(unit(self.mlp(h)))
+        h = self.hook_resid_post(unit(h + self.alpha_mlp().abs() * (m - h)))
+        return h
+
+
+# --------------------------------------------------------------------------------------
+# anGPT
+# --------------------------------------------------------------------------------------
+
+
+def angpt_factors(cfg: ModelConfig) -> dict[str, float]:
+    """The constant factors an anGPT block uses, from angpt.concentration (one source).
+
+    Each is multiplied by cfg.factor_scale (ablation: perturb every constant factor except
+    nu(alpha)); `gate_scale` = sqrt(d_m) is nGPT's SiLU-input trick, not a normalization
+    factor, and is left unscaled.
+    """
+    f = cm.angpt_factors(cfg.d_model, cfg.n_heads, cfg.mlp_ratio)
+    return {k: v if k == "gate_scale" else v * cfg.factor_scale for k, v in f.items()}
+
+
+class ANGPTBlock(_HookedBlock):
+    """anGPT (Franke et al. 2025): nGPT with each Norm() replaced by a constant factor nu.
+
+        q, k, v = nu_qkv W_qkv h;  q, k = Norm(RoPE(q)) * s_qk, Norm(RoPE(k)) * s_qk
+        h_A = nu_p W_o concat(softmax(sqrt(d_h) q k^T) v)
+        h   = nu(alpha_A) * (h + alpha_A * (h_A - h))          nu(a) = 1/sqrt(a^2 + (1-a)^2)
+        u   = nu_uz W_u h;  z = sqrt(d_m) nu_uz W_z h
+        h_M = nu_d W_d (u * nu_acf SiLU(z))
+        h   = nu(alpha_M) * (h + alpha_M * (h_M - h))
+
+    Every nu comes from angpt.concentration. Choices where the paper is silent
+    (methods.md §8), each with its switch where the book needs an ablation:
+      - QK-norm kept exact: per-head L2 after a standard RoPE, learnable s_qk (init 1,
+        scale 1/sqrt(d_m)), softmax scale sqrt(d_h) (row 2). nu_qkv multiplies q, k too,
+        where Norm removes it. cfg.qk_norm=False drops Norm and s_qk: q, k ~unit per head
+        through nu_qkv alone.
+      - no attention averaging factor (row 1); cfg.attn_factor 'sqrt_t' / 'exact' add one.
+      - SiLU input sqrt(d_m) nu_uz W_z h, nu_acf = 1/sqrt(E SiLU(x)^2), x ~ N(0, 1/ratio);
+        no s_u, s_v (row 3).
+      - alpha a vector in R^{d_m} used as |alpha|, nu(alpha) per dimension (row 4);
+        cfg.lerp_factor=False drops nu(alpha) (the paper: unstable).
+      - alpha init cfg.alpha_init (0.05), scale 1/sqrt(d_m) (row 5).
+      - weights: rows (input dim) bounded by 1, set to 1 at init (row 6; angpt.constraints,
+        switch cfg.weight_constraint).
+      - cfg.factor_scale multiplies every factor except nu(alpha).
+    """
+
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.layer, self.lerp_factor = layer, cfg.lerp_factor
+        self.factors = f = angpt_factors(cfg)
+        self.attn = CausalSelfAttention(
+            cfg.d_model, cfg.n_heads, cfg.seq_len, qk_norm="l2" if cfg.qk_norm else None,
+            softmax_scale=math.sqrt(cfg.d_head), qkv_factor=f["nu_qkv"], out_factor=f["nu_p"],
+            attn_factor=cfg.attn_factor)
+        self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp, u_factor=f["nu_uz"], z_factor=f["gate_scale"] * f["nu_uz"],
+                          act_factor=f["nu_acf"], out_factor=f["nu_d"])
+        self.alpha_attn, self.alpha_mlp = _alpha(cfg), _alpha(cfg)
+        self._add_hooks()
+
+    def lerp(self, h: torch.Tensor, x: torch.Tensor, alpha: Scale) -> torch.Tensor:
+        """nu(alpha) * (h + alpha * (x - h)), per dimension, with |alpha|."""
+        a = alpha().abs()  # (d_m,)
+        h = h + a * (x - h)
+        return cm.nu_lerp(a) * h if self.lerp_factor else h
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m), norm ~ 1
+        h = self.hook_resid_pre(h)
+        a = self.hook_attn_out(self.attn(h))  # nu_p W_o o, norm ~ 1
+        h = self.hook_resid_mid(self.lerp(h, a, self.alpha_attn))
+        m = self.hook_mlp_out(self.mlp(h))  # nu_d W_d m, norm ~ 1
+        h = self.hook_resid_post(self.lerp(h, m, self.alpha_mlp))
+        return h
+
+
+class FoldedBlock(_HookedBlock):
+    """anGPT after `angpt.fold`: every constant lives in the weights.
+
+        h <- h + W_o' attn(h)        (QK-norm with s_qk kept: the only normalization left)
+        h <- h + W_d' (u * SiLU(z))  with u, z = W_fc' h
+
+    The stream it carries is g = P^{-1} h, the anGPT stream divided by the running product
+    P of the LERP factors nu(alpha)(1 - alpha); see angpt.fold. attn_factor 'sqrt_t' and
+    'exact' stay (a per-position factor cannot live in a weight).
+    """
+
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.layer = layer
+        self.attn = CausalSelfAttention(
+            cfg.d_model, cfg.n_heads, cfg.seq_len, qk_norm="l2" if cfg.qk_norm else None,
+            softmax_scale=math.sqrt(cfg.d_head), attn_factor=cfg.attn_factor)
+        self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp)
+        self._add_hooks()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
+        h = self.hook_resid_pre(h)
+        h = self.hook_resid_mid(h + self.hook_attn_out(self.attn(h)))
+        h = self.hook_resid_post(h + self.hook_mlp_out(self.mlp(h)))
+        return h
+
+
+BLOCKS = {"gpt": GPTBlock, "ngpt": NGPTBlock, "angpt": ANGPTBlock}
+
+
+def make_block(cfg: ModelConfig, layer: int, folded: bool = False) -> nn.Module:
+    if folded:
+        return FoldedBlock(cfg, layer)
+    return BLOCKS[cfg.arch](cfg, layer)
+
+
+__all__ = ["GPTBlock", "NGPTBlock", "ANGPTBlock", "FoldedBlock", "BLOCKS", "make_block",
+           "layer_placement", "angpt_factors"]

@@ -1,0 +1,319 @@
+"""Primitives shared by every architecture.
+
+Shapes: B batch, T positions, d_m model width, n_h heads, d_h = d_m / n_h head width,
+d_mlp MLP width, V vocabulary. Weight matrices use PyTorch's layout W in R^{out x in}, so
+y = W x and a *row* of W is a vector in the input space.
+
+What lives here:
+  HookPoint        an identity module that names an activation (TransformerLens grammar)
+  Scale            the reparameterized learnable scale of nGPT/anGPT: s = s_hat * (init/scale)
+  unit             exact L2 normalization x / ||x|| (nGPT's Norm)
+  RMSNorm, LayerNorm, DyT, make_norm   the GPT family's normalizers
+  RoPE             a standard (norm-preserving) rotary position embedding
+  causal_attention scaled_dot_product_attention plus anGPT's optional averaging factors
+  CausalSelfAttention, SwiGLU          the two sublayers, with the constant factors as knobs
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# --------------------------------------------------------------------------------------
+# Hooks and scales
+# --------------------------------------------------------------------------------------
+
+
+class HookPoint(nn.Module):
+    """Identity that names an activation.
+
+    `Transformer.run_with_cache` points `cache` at a dict and every HookPoint stores its
+    input there under its full module name (e.g. 'blocks.0.hook_resid_mid'). Being a module,
+    it also accepts PyTorch forward hooks: `model.hook_dict[name].register_forward_hook(fn)`
+    can read or replace the activation.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.name: str = ""
+        self.cache: dict | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cache is not None:
+            self.cache[self.name] = x.detach()
+        return x
+
+
+class Scale(nn.Module):
+    """A learnable vector with nGPT's reparameterization (nGPT §2.5; methods.md §1).
+
+    The stored parameter s_hat starts at `scale`; the forward pass returns
+    s = s_hat * (init / scale), which equals `init` at initialization. Under Adam the step
+    on s is then multiplied by init/scale: that ratio sets the scale's own learning rate.
+    """
+
+    def __init__(self, size: int, init: float, scale: float):
+        super().__init__()
+        self.init, self.scale = float(init), float(scale)
+        self.raw = nn.Parameter(torch.full((size,), self.scale))
+
+    def forward(self) -> torch.Tensor:
+        return self.raw * (self.init / self.scale)
+
+    def extra_repr(self) -> str:
+        return f"size={self.raw.numel()}, init={self.init:g}, scale={self.scale:g}"
+
+
+def unit(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Exact L2 normalization x / ||x|| along `dim` (nGPT's Norm; eps 1e-12 guards zeros)."""
+    return F.normalize(x, dim=dim, eps=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# Normalizers of the GPT family
+# --------------------------------------------------------------------------------------
+
+
+class RMSNorm(nn.Module):
+    """gamma * x / sqrt(mean(x^2) + eps), statistics in float32."""
+
+    def __init__(self, d: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (y * self.weight.float()).to(x.dtype)
+
+
+class LayerNorm(nn.Module):
+    """gamma * (x - mean) / std + beta (learnable gain and bias)."""
+
+    def __init__(self, d: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+        self.bias = nn.Parameter(torch.zeros(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
+
+
+class DyT(nn.Module):
+    """Dynamic tanh (Zhu et al. 2025): gamma * tanh(alpha * x) (+ beta).
+
+    alpha is one learnable scalar per DyT layer, initialised to `alpha_init`
+    (cfg.dyt_alpha_init; the paper's default 0.5). Choice: no beta by default, as in the
+    official LLaMA port, mirroring RMSNorm's lack of a bias (schemes.md §5.1).
+    """
+
+    def __init__(self, d: int, alpha_init: float = 0.5, bias: bool = False):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
+        self.weight = nn.Parameter(torch.ones(d))
+        self.bias = nn.Parameter(torch.zeros(d)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.weight * torch.tanh(self.alpha * x)
+        return y if self.bias is None else y + self.bias
+
+
+def make_norm(kind: str, d: int, dyt_alpha_init: float = 0.5) -> nn.Module:
+    """The normalizer named by cfg.norm, over the last dimension of width d."""
+    if kind == "rmsnorm":
+        return RMSNorm(d)
+    if kind == "layernorm":
+        return LayerNorm(d)
+    if kind == "dyt":
+        return DyT(d, dyt_alpha_init)
+    if kind == "taper":
+        raise ValueError(
+            "norm='taper' (TaperNorm) is not yet available: it arrives with its gate schedule "
+            "in the training code; valid choices now: 'rmsnorm', 'layernorm', 'dyt'"
+        )
+    raise ValueError(f"unknown norm {kind!r}; valid choices: 'rmsnorm', 'layernorm', 'dyt', 'taper'")
+
+
+class QKNorm(nn.Module):
+    """nGPT/anGPT QK-norm: exact per-head L2 normalization, then a learnable gain s_qk.
+
+    s_qk has n_h * d_h = d_m entries (per head, per dimension, as in the official nGPT
+    code; methods.md §8 row 10), init 1, scale 1/sqrt(d_m). With unit q and k the logit
+    q.k = sum_i s_i^2 qhat_i khat_i is a weighted cosine.
+    """
+
+    def __init__(self, n_heads: int, d_head: int, d_model: int):
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, d_head
+        self.s_qk = Scale(n_heads * d_head, 1.0, 1.0 / math.sqrt(d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, n_h, T, d_h)
+        return unit(x) * self.s_qk().view(self.n_heads, 1, self.d_head)
+
+
+# --------------------------------------------------------------------------------------
+# Rotary position embedding
+# --------------------------------------------------------------------------------------
+
+
+class RoPE(nn.Module):
+    """Standard rotary embedding (Su et al.), "rotate-half" pairing (i, i + d_h/2).
+
+    Position t rotates the pair (x_i, x_{i+d/2}) by the angle t * base^(-2i/d). A rotation
+    preserves the norm of every vector, and <R_m q, R_n k> depends on n - m only; both are
+    tested. (The public nGPT code splits sin/cos by halves and never adds the cos and sin
+    terms, so it neither preserves norms nor gives relative scores; methods.md §3.5.)
+    Because it preserves norms, it commutes with exact L2 normalization.
+    """
+
+    def __init__(self, d_head: int, seq_len: int, base: float = 10000.0):
+        super().__init__()
+        if d_head % 2:
+            raise ValueError(f"RoPE needs an even head dim, got {d_head}")
+        inv_freq = base ** (-torch.arange(0, d_head, 2, dtype=torch.float64) / d_head)  # (d_h/2,)
+        angles = torch.arange(seq_len, dtype=torch.float64)[:, None] * inv_freq[None, :]  # (T, d_h/2)
+        self.register_buffer("cos", angles.cos().float(), persistent=False)
+        self.register_buffer("sin", angles.sin().float(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., T, d_h)
+        T = x.shape[-2]
+        cos, sin = self.cos[:T].to(x.dtype), self.sin[:T].to(x.dtype)  # (T, d_h/2)
+        x1, x2 = x.chunk(2, dim=-1)  # (..., T, d_h/2) each
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+# --------------------------------------------------------------------------------------
+# Attention
+# --------------------------------------------------------------------------------------
+
+
+def causal_attention(q, k, v, scale: float, attn_factor: str = "none") -> torch.Tensor:
+    """softmax(scale * q k^T + causal mask) v, per head; q, k, v: (B, n_h, T, d_h).
+
+    attn_factor (anGPT's open averaging factor, methods.md §4.3):
+      'none'    plain attention output (the default: attention treated as sparse)
+      'sqrt_t'  multiply the output at position t (0-based) by sqrt(t + 1): the factor that
+                restores unit norm under uniform (dense) causal attention
+      'exact'   multiply by 1/sqrt(sum_j a_tj^2), computed from explicit probabilities
+                (FlashAttention does not expose them, so this path is slower)
+    """
+    T = q.shape[-2]
+    if attn_factor == "exact":
+        scores = (q @ k.transpose(-2, -1)) * scale  # (B, n_h, T, T)
+        mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+        a = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        o = a @ v  # (B, n_h, T, d_h)
+        return o * a.pow(2).sum(-1, keepdim=True).rsqrt()
+    o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    if attn_factor == "sqrt_t":
+        o = o * torch.arange(1, T + 1, device=o.device, dtype=o.dtype).sqrt()[:, None]
+    elif attn_factor != "none":
+        raise ValueError(f"unknown attn_factor {attn_factor!r}; valid choices: 'none', 'sqrt_t', 'exact'")
+    return o
+
+
+def _mul(x: torch.Tensor, c) -> torch.Tensor:
+    """x * c, skipping the kernel when c is the number 1 (keeps folded/GPT paths lean)."""
+    if isinstance(c, (int, float)) and c == 1:
+        return x
+    return x * c
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with RoPE, optional QK-norm and constant factors.
+
+        q, k, v = qkv_factor * W_qkv h          per head, (B, n_h, T, d_h)
+        q, k    = qk_norm(RoPE(q)), qk_norm(RoPE(k))
+        o       = causal_attention(q, k, v, softmax_scale, attn_factor)
+        out     = out_factor * W_o concat(o)
+
+    qk_norm: None, 'rms' (RMSNorm over d_h with a learnable gain shared by heads: GPT+) or
+    'l2' (QKNorm: exact L2 with per-head s_qk: nGPT/anGPT). RoPE is applied before QK-norm
+    (methods.md §2, §3.1); with 'l2' the order does not matter except for the gain.
+    The qkv projection is one fused matrix of 3 d_m rows, each a vector over d_m.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, seq_len: int, *, qk_norm=None, softmax_scale=None,
+                 qkv_factor: float = 1.0, out_factor: float = 1.0, attn_factor: str = "none"):
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.proj = nn.Linear(d_model, d_model, bias=False)
+        self.rope = RoPE(self.d_head, seq_len)
+        if qk_norm == "rms":
+            self.qk_norm = RMSNorm(self.d_head)
+        elif qk_norm == "l2":
+            self.qk_norm = QKNorm(n_heads, self.d_head, d_model)
+        elif qk_norm is None:
+            self.qk_norm = None
+        else:
+            raise ValueError(f"unknown qk_norm {qk_norm!r}; valid choices: None, 'rms', 'l2'")
+        self.softmax_scale = 1.0 / math.sqrt(self.d_head) if softmax_scale is None else float(softmax_scale)
+        self.qkv_factor, self.out_factor, self.attn_factor = qkv_factor, out_factor, attn_factor
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
+        B, T, d_m = h.shape
+        qkv = _mul(self.qkv(h), self.qkv_factor)  # (B, T, 3 d_m)
+        q, k, v = qkv.view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # (B, n_h, T, d_h)
+        q, k = self.rope(q), self.rope(k)
+        if self.qk_norm is not None:
+            q, k = self.qk_norm(q), self.qk_norm(k)
+        o = causal_attention(q, k, v, self.softmax_scale, self.attn_factor)  # (B, n_h, T, d_h)
+        o = o.transpose(1, 2).reshape(B, T, d_m)  # concat heads: (B, T, d_m)
+        return _mul(self.proj(o), self.out_factor)
+
+    def extra_repr(self) -> str:
+        return (f"n_heads={self.n_heads}, softmax_scale={self.softmax_scale:.4g}, "
+                f"qkv_factor={self.qkv_factor:.4g}, out_factor={self.out_factor:.4g}, "
+                f"attn_factor={self.attn_factor!r}")
+
+
+# --------------------------------------------------------------------------------------
+# MLP
+# --------------------------------------------------------------------------------------
+
+
+class SwiGLU(nn.Module):
+    """Gated MLP with constant factors and (nGPT) learnable scales s_u, s_v.
+
+        u, z = W_fc h                               (B, T, d_mlp) each; u linear, z the gate
+        u    = u_factor * s_u * u                   (s_u only when learnable_scales)
+        z    = z_factor * s_v * z                   (s_v only when learnable_scales)
+        out  = out_factor * W_d ( u * act_factor * SiLU(z) )
+
+    W_fc is one fused matrix of 2 d_mlp rows over d_m: the first half gives u, the second
+    z (nGPT's c_fc layout). GPT: all factors 1 (Llama's W_down(SiLU(W_gate x) * W_up x)).
+    """
+
+    def __init__(self, d_model: int, d_mlp: int, *, u_factor: float = 1.0, z_factor: float = 1.0,
+                 act_factor: float = 1.0, out_factor: float = 1.0, learnable_scales: bool = False):
+        super().__init__()
+        self.fc = nn.Linear(d_model, 2 * d_mlp, bias=False)
+        self.proj = nn.Linear(d_mlp, d_model, bias=False)
+        self.u_factor, self.z_factor = u_factor, z_factor
+        self.act_factor, self.out_factor = act_factor, out_factor
+        self.s_u = Scale(d_mlp, 1.0, 1.0) if learnable_scales else None
+        self.s_v = Scale(d_mlp, 1.0, 1.0) if learnable_scales else None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
+        u, z = self.fc(h).chunk(2, dim=-1)  # (B, T, d_mlp) each
+        u, z = _mul(u, self.u_factor), _mul(z, self.z_factor)
+        if self.s_u is not None:
+            u, z = u * self.s_u(), z * self.s_v()
+        m = u * _mul(F.silu(z), self.act_factor)  # (B, T, d_mlp)
+        return _mul(self.proj(m), self.out_factor)  # (B, T, d_m)
+
+    def extra_repr(self) -> str:
+        return (f"u_factor={self.u_factor:.4g}, z_factor={self.z_factor:.4g}, "
+                f"act_factor={self.act_factor:.4g}, out_factor={self.out_factor:.4g}")
+
+
+__all__ = [
+    "HookPoint", "Scale", "unit", "RMSNorm", "LayerNorm", "DyT", "make_norm", "QKNorm", "RoPE",
+    "causal_attention", "CausalSelfAttention", "SwiGLU",
+]
