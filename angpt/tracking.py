@@ -234,7 +234,10 @@ def weight_row_norms(model: torch.nn.Module) -> dict[str, tuple[torch.Tensor, in
     if model.cfg.arch in ("ngpt", "angpt"):
         from angpt.constraints import constrained_weights
 
-        return dict(constrained_weights(model))
+        found = constrained_weights(model)  # [(name, param, dim)] (or {name: (param, dim)})
+        if isinstance(found, dict):
+            return dict(found)
+        return {name: (p, dim) for name, p, dim in found}
     return {name: (p, 1) for name, p in model.named_parameters() if p.dim() == 2}
 
 

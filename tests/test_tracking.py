@@ -139,3 +139,96 @@ def test_heatmap_grid():
     steps, layers, z = tr.heatmap(recs)
     assert steps == [0, 5] and layers == [0, 1, 2]
     assert z.tolist() == [[0, 50], [1, 51], [2, 52]]
+
+
+# ------------------------------------------------------------------ real models
+
+import angpt  # noqa: E402
+
+
+def _model(name, **kw):
+    torch.manual_seed(0)
+    return angpt.build_model(angpt.preset(name, **{**dict(d_model=32, n_layers=2, n_heads=2, seq_len=16), **kw}))
+
+
+def _idx(B=3, T=16):
+    return torch.randint(0, 256, (B, T), generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("name", ["gpt+", "ngpt", "angpt"])
+def test_norm_profile_matches_the_cache(name):
+    model, idx = _model(name), _idx()
+    recs = tr.norm_profile(model, idx)
+    token_hooks = [n for n in model.hook_names if n == "hook_embed" or n == "hook_final" or
+                   tr._BLOCK_HOOK.match(n) and tr.parse_hook(n)[1] in tr.SITES]
+    assert [r["hook"] for r in recs] == token_hooks  # every token-vector hook, in forward order
+    _, cache = model.run_with_cache(idx)
+    for r in recs:
+        n = cache[r["hook"]].float().norm(dim=-1).flatten()
+        assert r["mean"] == pytest.approx(n.mean().item(), rel=1e-5)
+        assert r["max"] == pytest.approx(n.max().item(), rel=1e-5)
+        assert r["min"] == pytest.approx(n.min().item(), rel=1e-5)
+    assert model.training  # restored after the eval-mode pass
+
+
+def test_ngpt_stream_is_exactly_on_the_sphere_and_gpt_is_not():
+    res = tr.residual_profile(tr.norm_profile(_model("ngpt"), _idx()))
+    assert res["min"] == pytest.approx(1.0, abs=1e-5) and res["max"] == pytest.approx(1.0, abs=1e-5)
+    res = tr.residual_profile(tr.norm_profile(_model("gpt"), _idx()))
+    # GPT's embedding rows are N(0, 0.02^2): norm ~ 0.02 sqrt(d), far from 1
+    assert res["mean"][0] == pytest.approx(0.02 * math.sqrt(32), rel=0.3)
+
+
+def test_weight_and_scale_stats():
+    ws = tr.weight_stats(_model("angpt"))
+    assert ws and all(s["at_bound"] == 1.0 for s in ws.values())  # rows normalized to 1 at init
+    m = _model("angpt")
+    with torch.no_grad():
+        m.head.weight.mul_(0.5)  # pull every head row inside the ball
+        m.head.weight[0].mul_(2.0)  # ... except one
+    ws = tr.weight_stats(m)
+    assert ws["head.weight"]["at_bound"] == pytest.approx(1 / 256)
+    assert ws["head.weight"]["min"] == pytest.approx(0.5, rel=1e-5)
+    gpt = tr.weight_stats(_model("gpt"))
+    assert set(gpt) == {n for n, p in _model("gpt").named_parameters() if p.dim() == 2}
+    sc = tr.scale_stats(_model("ngpt"))
+    assert sc["blocks.0.alpha_attn"]["mean"] == pytest.approx(0.05, rel=1e-5)  # nGPT's alpha init
+
+
+def test_recorder_keeps_due_steps_only_and_flattens():
+    model = _model("angpt")
+    rec = tr.NormRecorder(every=5, probe_batch=2, probe_len=8)
+    for step in range(11):
+        out = rec.record(step, model)
+        assert bool(out) == (step % 5 == 0)
+    assert [e["step"] for e in rec.history] == [0, 5, 10]
+    assert rec.probe.shape == (2, 8)
+    flat = rec.to_records()
+    assert len(flat) == 3 * len(rec.history[0]["norms"]) and set(flat[0]) == {"step", "hook", "layer", "site", *tr.STAT_KEYS}
+    steps, layers, z = tr.heatmap(flat)
+    assert steps == [0, 5, 10] and layers == [0, 1] and not np.isnan(z).any()
+    assert {r["name"] for r in rec.weight_records()} >= {"head.weight"}
+    assert any(r["name"] == "s_z" for r in rec.scale_records())
+    assert rec.record(3, model, force=True)["step"] == 3
+
+
+def test_recorder_in_the_training_loop_costs_under_ten_percent():
+    """Overhead at the quick size, measured inside one run: the time spent recording (one
+    probe forward pass, weight norms, scales every `track_every` steps) against the time of
+    the training steps themselves (angpt.train times steps only)."""
+    cfg = angpt.preset("angpt", d_model=64, n_layers=4, n_heads=2, seq_len=64)
+    tcfg = angpt.TrainConfig.for_arch("angpt", steps=30, batch_size=8, track_every=10, eval_every=0,
+                                      eval_tokens=512)
+    rec = tr.NormRecorder(every=10, probe_batch=4, probe_len=64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core, as the book's quick mode; steadier timings on a shared CPU
+    try:
+        run = angpt.train(cfg, tcfg, recorder=rec, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert [e["step"] for e in run.norms] == [0, 10, 20, 30]
+    assert run.norms == rec.history
+    recording = sum(e["seconds"] for e in run.norms[1:])  # the in-training records
+    overhead = recording / run.train_time
+    print(f"recorder overhead {overhead:.1%} ({recording:.3f} s of {run.train_time:.3f} s)")
+    assert overhead < 0.10
