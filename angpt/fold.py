@@ -1,0 +1,133 @@
+"""Fold anGPT's constant factors into its weights: same outputs, no normalization left.
+
+After training, alpha and s_z are frozen, so every factor of an anGPT block is a constant
+(methods.md §4.10; derived there, checked here by `fold_error` and the tests):
+
+  projections   W_qkv' = nu_qkv W_qkv      (on q, k it is removed by QK-norm anyway)
+                W_o'   = nu_p W_o
+                W_u'   = nu_uz nu_acf W_u,  W_z' = sqrt(d_m) nu_uz W_z,  W_d' = nu_d W_d
+  LERP          h <- nu(a) (h + a (x - h)) = D_a h + D_b x,
+                D_a = diag(nu(a) (1 - a)),  D_b = diag(nu(a) a)
+  head          W_head' = diag(s_z) W_head
+
+D_b folds into the rows of the sublayer's output matrix (W_o or W_d). To remove D_a too,
+carry g = P^{-1} h instead of h, where P is the running product of the D_a's so far
+(P = I at the embedding). Every reader of h is linear, so P folds into the *columns* of the
+next matrices that read the stream (W_qkv, W_fc, W_head), and P_new^{-1} into the *rows* of
+the output matrices: with P_new = D_a P,
+
+    g_new = P_new^{-1} (D_a P g + D_b x) = g + P_new^{-1} D_b x.
+
+The residual becomes a plain add, as in a GPT with its RMSNorms deleted. What is left:
+QK-norm with its gain s_qk (it sits between W_q and the scores, so it cannot fold; as in
+GPT+ it is then the only normalization), the softmax scale sqrt(d_h) (an argument of
+scaled_dot_product_attention), and, only with cfg.attn_factor 'sqrt_t' or 'exact', the
+per-position attention factor. Folding is done in float64 and cast back.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import concentration as cm
+from .model import Transformer
+
+_STREAM_HOOKS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post")
+
+
+def _check_angpt(model) -> None:
+    if not isinstance(model, Transformer):
+        raise ValueError(f"fold expects an angpt Transformer, got {type(model).__name__}")
+    if model.folded:
+        raise ValueError("this model is already folded")
+    if model.cfg.arch != "angpt":
+        raise ValueError(
+            f"only anGPT can be folded, got arch {model.cfg.arch!r}: nGPT normalizes every token "
+            f"exactly (a per-token division, not a constant) and the GPT family has its norms"
+        )
+
+
+def _lerp_diagonals(block, alpha) -> tuple[torch.Tensor, torch.Tensor]:
+    """(D_a, D_b) of h <- D_a h + D_b x for this block's LERP with `alpha`, in float64."""
+    a = alpha().detach().double().abs()
+    nu = cm.nu_lerp(a) if block.lerp_factor else torch.ones_like(a)
+    return nu * (1 - a), nu * a
+
+
+@torch.no_grad()
+def fold(model: Transformer, check: bool = True) -> Transformer:
+    """A folded copy of an anGPT model (on the same device and dtype; `model` is untouched).
+
+    The folded model's residual stream is g = P^{-1} h; `folded.stream_scale[hook]` holds P
+    (float32, shape (d_m,)) for each residual-stream hook, so `cache[hook] * P` is anGPT's h.
+    check: verify on a random batch that the logits agree (relative error <= 1e-4 in
+    float32, <= 5e-2 in half precision); raises RuntimeError otherwise.
+    """
+    _check_angpt(model)
+    cfg = model.cfg
+    ref = model.head.weight
+    out = Transformer(cfg, folded=True)  # the shell: FoldedBlocks, no s_z, no final norm
+    state: dict[str, torch.Tensor] = {"embed.weight": model.embed.weight.detach().double()}
+    P = torch.ones(cfg.d_model, dtype=torch.float64, device=ref.device)  # g = P^{-1} h
+    stream_scale: dict[str, torch.Tensor] = {"hook_embed": P}
+
+    for i, blk in enumerate(model.blocks):
+        pre = f"blocks.{i}."
+        stream_scale[pre + "hook_resid_pre"] = P
+        # attention: P into the columns of W_qkv, P_new^{-1} D_b nu_p into the rows of W_o
+        attn = blk.attn
+        state[pre + "attn.qkv.weight"] = attn.qkv_factor * attn.qkv.weight.double() * P
+        if attn.qk_norm is not None:
+            state[pre + "attn.qk_norm.s_qk.raw"] = attn.qk_norm.s_qk.raw.detach().double()
+        D_a, D_b = _lerp_diagonals(blk, blk.alpha_attn)
+        if bool((D_a.abs() < 1e-12).any()):
+            raise ValueError(f"block {i}: an attention alpha equals 1, so D_a is singular and h cannot be carried as P^-1 h")
+        P = D_a * P
+        stream_scale[pre + "hook_resid_mid"] = P
+        state[pre + "attn.proj.weight"] = (D_b / P)[:, None] * attn.out_factor * attn.proj.weight.double()
+        # MLP: nu_uz nu_acf into u's rows, sqrt(d_m) nu_uz into z's rows, P into all columns
+        mlp = blk.mlp
+        W_u, W_z = mlp.fc.weight.double().chunk(2, dim=0)
+        W_u = (mlp.u_factor * mlp.act_factor) * W_u * P
+        W_z = mlp.z_factor * W_z * P
+        state[pre + "mlp.fc.weight"] = torch.cat([W_u, W_z], dim=0)
+        D_a, D_b = _lerp_diagonals(blk, blk.alpha_mlp)
+        if bool((D_a.abs() < 1e-12).any()):
+            raise ValueError(f"block {i}: an MLP alpha equals 1, so D_a is singular and h cannot be carried as P^-1 h")
+        P = D_a * P
+        stream_scale[pre + "hook_resid_post"] = P
+        state[pre + "mlp.proj.weight"] = (D_b / P)[:, None] * mlp.out_factor * mlp.proj.weight.double()
+
+    stream_scale["hook_final"] = P
+    s_z = model.s_z().detach().double()
+    state["head.weight"] = s_z[:, None] * model.head.weight.double() * P
+
+    out = out.to(device=ref.device, dtype=ref.dtype)
+    missing, unexpected = out.load_state_dict({k: v.to(ref.dtype) for k, v in state.items()}, strict=False)
+    assert not unexpected and not missing, (missing, unexpected)
+    out.stream_scale = {k: v.float() for k, v in stream_scale.items()}
+    out.train(model.training)
+    if check:
+        err = fold_error(model, out)
+        tol = 1e-4 if ref.dtype in (torch.float32, torch.float64) else 5e-2
+        if not err <= tol:
+            raise RuntimeError(f"folded model differs from the original: relative logit error {err:.3g} > {tol:g}")
+    return out
+
+
+@torch.no_grad()
+def fold_error(model: Transformer, folded: Transformer, idx: torch.Tensor | None = None, seed: int = 0) -> float:
+    """max over the batch of ||logits_folded - logits|| / ||logits|| (per position, then max).
+
+    idx: (B, T) token ids; default a random batch of 2 x min(seq_len, 32) tokens.
+    """
+    cfg = model.cfg
+    if idx is None:
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randint(0, cfg.vocab_size, (2, min(cfg.seq_len, 32)), generator=g)
+    idx = idx.to(model.head.weight.device)
+    a, b = model(idx).double(), folded(idx).double()
+    return float(((b - a).norm(dim=-1) / a.norm(dim=-1).clamp_min(1e-30)).max())
+
+
+__all__ = ["fold", "fold_error"]
