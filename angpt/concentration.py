@@ -264,13 +264,39 @@ def norm_samples(d: int, n: int, kind: str = "gaussian", seed=0) -> np.ndarray:
     return np.concatenate(out)
 
 
-def norm_stats(dims, n: int = 20_000, kind: str = "gaussian", seed=0) -> list[dict]:
+def chi_density(r, d: int):
+    """Density of ||g|| for g ~ N(0, I_d) (the chi distribution with d degrees of freedom):
+    r^{d-1} exp(-r^2/2) / (2^{d/2-1} Gamma(d/2)), evaluated in logs so it stays finite."""
+    _check_dim("d", d)
+    r = _check_nonneg("r", r)
+    with np.errstate(divide="ignore"):
+        log_r = (d - 1) * np.log(r) if d > 1 else np.zeros_like(r)  # r^0 = 1, also at r = 0
+        log_f = log_r - r * r / 2 - (d / 2 - 1) * math.log(2.0) - math.lgamma(d / 2)
+    return _out(np.exp(log_f))
+
+
+def sphere_coordinate_density(t, d: int):
+    """Density of one coordinate theta_1 (= the cosine with any fixed unit vector) of a point
+    uniform on S^{d-1}, d >= 2: Gamma(d/2) / (sqrt(pi) Gamma((d-1)/2)) (1 - t^2)^{(d-3)/2} on
+    (-1, 1). Variance 1/d; close to N(0, 1/d) for large d."""
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
+        raise ValueError(f"d must be an integer >= 2, got {d!r}")
+    t = np.asarray(t, dtype=float)
+    inside = np.abs(t) < 1
+    log_c = math.lgamma(d / 2) - 0.5 * math.log(math.pi) - math.lgamma((d - 1) / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(inside, np.exp(log_c + (d - 3) / 2 * np.log(np.where(inside, 1 - t * t, 1.0))), 0.0)
+    return _out(f)
+
+
+def norm_stats(dims, n: int = 20_000, kind: str = "gaussian", seed=0, keep_samples: bool = False) -> list[dict]:
     """Monte Carlo mean and variance of ||x|| against the closed forms, for each d in dims.
 
     Returns one record per d with: d, n, mean, var (sample), se_mean (standard error of the
     mean), mean_closed, var_closed (Gaussian: the chi formulas; sphere: 1 and 0), and the
     same for the scaled norm ||x||/sqrt(d) (Gaussian only, whose spread ~ 1/sqrt(2d)):
     scaled_mean, scaled_std. Each d gets its own stream derived from `seed`.
+    keep_samples=True adds the norms themselves as `samples` (for histograms).
     """
     dims = list(dims)
     if not dims:
@@ -290,6 +316,8 @@ def norm_stats(dims, n: int = 20_000, kind: str = "gaussian", seed=0) -> list[di
             se_mean=float(r.std(ddof=1) / math.sqrt(n)), mean_closed=mean_c, var_closed=var_c,
             scaled_mean=float(r.mean() / scale), scaled_std=float(r.std(ddof=1) / scale),
         ))
+        if keep_samples:
+            records[-1]["samples"] = r
     return records
 
 
@@ -334,8 +362,12 @@ def max_cosine_bound(n_points: int, d: int, delta: float = 0.05) -> float:
     return math.sqrt(2.0 * math.log(n_points * (n_points - 1) / delta) / d)
 
 
-def cosine_stats(dims, n_points: int = 200, seed=0) -> list[dict]:
-    """Spread of pairwise cosines against 1/sqrt(d), and the max |cos| against its bound."""
+def cosine_stats(dims, n_points: int = 200, seed=0, keep_samples: bool = False) -> list[dict]:
+    """Spread of pairwise cosines against 1/sqrt(d), and the max |cos| against its bound.
+
+    One record per d: n_pairs, mean, std, std_closed = 1/sqrt(d), max_abs, max_bound
+    (max_cosine_bound at delta = 0.05); keep_samples=True adds the cosines as `samples`.
+    """
     dims = list(dims)
     if not dims:
         raise ValueError("dims must list at least one dimension")
@@ -348,6 +380,8 @@ def cosine_stats(dims, n_points: int = 200, seed=0) -> list[dict]:
             std_closed=1.0 / math.sqrt(d), max_abs=float(np.abs(c).max()),
             max_bound=max_cosine_bound(n_points, d),
         ))
+        if keep_samples:
+            records[-1]["samples"] = c
     return records
 
 
@@ -428,37 +462,56 @@ def _lipschitz(fn):
     return LIPSCHITZ_FUNCTIONS[fn]
 
 
-def lipschitz_samples(fn: str, d: int, n: int, kind: str = "sphere", seed=0) -> np.ndarray:
-    """f(x) for n random x (kind 'gaussian' or 'sphere') and f one of LIPSCHITZ_FUNCTIONS."""
-    _, _, f = _lipschitz(fn)
+def lipschitz_samples(fn, d: int, n: int, kind: str = "sphere", seed=0):
+    """f(x) for n random x (kind 'gaussian' or 'sphere'), f one of LIPSCHITZ_FUNCTIONS.
+
+    fn may also be a list of names: then every function is evaluated on the SAME points
+    and a dict name -> (n,) array is returned (one draw, several functions).
+    """
+    names = [fn] if isinstance(fn, str) else list(fn)
+    if not names:
+        raise ValueError("fn must name at least one Lipschitz function")
+    funcs = [_lipschitz(name)[2] for name in names]
     _check_dim("d", d)
     _check_dim("n", n)
     _check_choice("kind", kind, VECTOR_KINDS)
     rng = as_rng(seed)
-    out = []
+    out = [[] for _ in names]
     for b in batch_sizes(n, d):
         x = rng.standard_normal((b, d))
-        out.append(f(_normalize_rows(x) if kind == "sphere" else x))
-    return np.concatenate(out)
+        if kind == "sphere":
+            x = _normalize_rows(x)
+        for acc, f in zip(out, funcs):
+            acc.append(f(x))
+    values = {name: np.concatenate(acc) for name, acc in zip(names, out)}
+    return values[fn] if isinstance(fn, str) else values
 
 
-def tail_probabilities(fn: str, d: int, ts, n: int = 20_000, kind: str = "sphere", seed=0) -> dict:
+def tail_probabilities(fn, d: int, ts, n: int = 20_000, kind: str = "sphere", seed=0) -> dict:
     """Measured P(|f(x) - E f| >= t) for each t, next to the concentration bound.
 
     E f is the sample mean (its error, ~ std/sqrt(n), is far below the t that matter).
     The bound is levy_bound(t, d, L) on the sphere and gaussian_concentration_bound(t, L)
     for Gaussian vectors, L the Lipschitz constant of f. Returns dict(t, prob, bound,
-    mean, std, n). A measured probability of 0 means "below 1/n".
+    mean, std, n). A measured probability of 0 means "below 1/n". With a list of names,
+    returns a dict name -> such a dict, all measured on the same points.
     """
     ts = _check_nonneg("ts", np.atleast_1d(np.asarray(ts, dtype=float)))
-    _, lip, _ = _lipschitz(fn)
+    names = [fn] if isinstance(fn, str) else list(fn)
+    for name in names:
+        _lipschitz(name)
     if kind == "sphere" and isinstance(d, (int, np.integer)) and d < 3:
         raise ValueError(f"on the sphere the Levy bound needs d >= 3, got d={d!r}")
-    v = lipschitz_samples(fn, d, n, kind, seed)
-    dev = np.abs(v - v.mean())
-    prob = (dev[None, :] >= ts[:, None]).mean(axis=1)
-    bound = levy_bound(ts, d, lip) if kind == "sphere" else gaussian_concentration_bound(ts, lip)
-    return dict(t=ts, prob=prob, bound=np.asarray(bound), mean=float(v.mean()), std=float(v.std()), n=n)
+    values = lipschitz_samples(names, d, n, kind, seed)
+    results = {}
+    for name, v in values.items():
+        lip = LIPSCHITZ_FUNCTIONS[name][1]
+        dev = np.abs(v - v.mean())
+        prob = (dev[None, :] >= ts[:, None]).mean(axis=1)
+        bound = levy_bound(ts, d, lip) if kind == "sphere" else gaussian_concentration_bound(ts, lip)
+        results[name] = dict(t=ts, prob=prob, bound=np.asarray(bound), mean=float(v.mean()),
+                             std=float(v.std()), n=n)
+    return results[fn] if isinstance(fn, str) else results
 
 
 # --------------------------------------------------------------------------------------

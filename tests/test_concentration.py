@@ -232,3 +232,39 @@ def test_inputs_off_the_sphere_shift_the_factor_as_derived():
 def test_bad_input_raises_value_error_naming_the_value(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- exact densities and several functions on one draw -----------------------------------
+
+@pytest.mark.parametrize("d", [1, 3, 64, 4096])
+def test_chi_density_integrates_to_one_and_matches_samples(d):
+    r = np.linspace(max(0.0, math.sqrt(d) - 12), math.sqrt(d) + 12, 20001)
+    f = cm.chi_density(r, d)
+    assert np.trapezoid(f, r) == pytest.approx(1.0, abs=1e-6)
+    assert np.trapezoid(r * f, r) == pytest.approx(cm.gaussian_norm_mean(d), rel=1e-6)
+
+
+@pytest.mark.parametrize("d", [3, 16, 256])
+def test_sphere_coordinate_density_has_variance_one_over_d(d):
+    t = np.linspace(-1, 1, 200001)
+    f = cm.sphere_coordinate_density(t, d)
+    assert np.trapezoid(f, t) == pytest.approx(1.0, abs=1e-4)
+    assert np.trapezoid(t * t * f, t) * d == pytest.approx(1.0, abs=1e-4)
+    x = cm.sphere_points(20_000, d, seed=16)[:, 0]
+    assert np.mean(np.abs(x) <= 0.5 / math.sqrt(d)) == pytest.approx(
+        np.trapezoid(f * (np.abs(t) <= 0.5 / math.sqrt(d)), t), abs=0.015)
+
+
+def test_several_functions_share_one_draw():
+    many = cm.tail_probabilities(["coordinate", "half_norm"], 32, [0.0, 0.1], n=500, seed=17)
+    one = cm.tail_probabilities("coordinate", 32, [0.0, 0.1], n=500, seed=17)
+    assert np.array_equal(many["coordinate"]["prob"], one["prob"])
+    recs = cm.cosine_stats([8], n_points=10, keep_samples=True)
+    assert recs[0]["samples"].shape == (45,)
+    assert cm.norm_stats([8], n=10, keep_samples=True)[0]["samples"].shape == (10,)
+    with pytest.raises(ValueError, match="at least one Lipschitz function"):
+        cm.lipschitz_samples([], 8, 10)
+    with pytest.raises(ValueError, match="d must be an integer >= 2, got 1"):
+        cm.sphere_coordinate_density(0.1, 1)
+    with pytest.raises(ValueError, match="r must be finite and >= 0"):
+        cm.chi_density(-1.0, 3)
