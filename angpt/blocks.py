@@ -88,11 +88,15 @@ class GPTBlock(_HookedBlock):
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
         h, s = self.hook_resid_pre(h), self.in_scale
         if self.placement == "post":  # Post-LN: h <- N(h + F(h))
-            h = self.hook_resid_mid(self.norm_attn(h + self.hook_attn_out(self.attn(_mul(h, s)))))
-            h = self.hook_resid_post(self.norm_mlp(h + self.hook_mlp_out(self.mlp(_mul(h, s)))))
-        else:  # Pre-LN (N_out = identity) and Peri-LN: h <- h + N_out(F(s * N_in(h)))
-            h = self.hook_resid_mid(h + self.hook_attn_out(self.out_attn(self.attn(_mul(self.norm_attn(h), s)))))
-            h = self.hook_resid_post(h + self.hook_mlp_out(self.out_mlp(self.mlp(_mul(self.norm_mlp(h), s)))))
+            a = self.hook_attn_out(self.attn(_mul(h, s)))
+            h = self.hook_resid_mid(self.norm_attn(h + a))
+            m = self.hook_mlp_out(self.mlp(_mul(h, s)))
+            h = self.hook_resid_post(self.norm_mlp(h + m))
+        else:  # Pre-LN: h <- h + F(s N(h));  Peri-LN: h <- h + N_out(F(s N_in(h)))
+            a = self.hook_attn_out(self.out_attn(self.attn(_mul(self.norm_attn(h), s))))
+            h = self.hook_resid_mid(h + a)
+            m = self.hook_mlp_out(self.out_mlp(self.mlp(_mul(self.norm_mlp(h), s))))
+            h = self.hook_resid_post(h + m)
         return h
 
 
@@ -232,8 +236,10 @@ class FoldedBlock(_HookedBlock):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
         h = self.hook_resid_pre(h)
-        h = self.hook_resid_mid(h + self.hook_attn_out(self.attn(h)))
-        h = self.hook_resid_post(h + self.hook_mlp_out(self.mlp(h)))
+        a = self.hook_attn_out(self.attn(h))
+        h = self.hook_resid_mid(h + a)
+        m = self.hook_mlp_out(self.mlp(h))
+        h = self.hook_resid_post(h + m)
         return h
 
 

@@ -27,6 +27,8 @@ per-position attention factor. Folding is done in float64 and cast back.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from . import concentration as cm
@@ -60,8 +62,8 @@ def fold(model: Transformer, check: bool = True) -> Transformer:
 
     The folded model's residual stream is g = P^{-1} h; `folded.stream_scale[hook]` holds P
     (float32, shape (d_m,)) for each residual-stream hook, so `cache[hook] * P` is anGPT's h.
-    check: verify on a random batch that the logits agree (relative error <= 1e-4 in
-    float32, <= 5e-2 in half precision); raises RuntimeError otherwise.
+    check: verify on a random batch that the logits agree (relative error <= 1e-4, in
+    float32 on a copy when the model is in half precision); raises RuntimeError otherwise.
     """
     _check_angpt(model)
     cfg = model.cfg
@@ -108,10 +110,13 @@ def fold(model: Transformer, check: bool = True) -> Transformer:
     out.stream_scale = {k: v.float() for k, v in stream_scale.items()}
     out.train(model.training)
     if check:
-        err = fold_error(model, out)
-        tol = 1e-4 if ref.dtype in (torch.float32, torch.float64) else 5e-2
-        if not err <= tol:
-            raise RuntimeError(f"folded model differs from the original: relative logit error {err:.3g} > {tol:g}")
+        if ref.dtype in (torch.float32, torch.float64):
+            err = fold_error(model, out)
+        else:  # half precision: its own rounding (~1e-2) would hide a folding error; check in float32
+            m32 = copy.deepcopy(model).float()
+            err = fold_error(m32, fold(m32, check=False))
+        if not err <= 1e-4:
+            raise RuntimeError(f"folded model differs from the original: relative logit error {err:.3g} > 1e-4")
     return out
 
 

@@ -137,10 +137,10 @@ class Transformer(nn.Module):
         names_filter: None (all hooks), a name, a list of names, or a predicate on names.
         Activations are detached; the cache is ordered as the forward pass visits them.
         """
+        if isinstance(names_filter, str):
+            names_filter = [names_filter]
         if names_filter is None:
             keep = lambda name: True  # noqa: E731
-        elif isinstance(names_filter, str):
-            keep = lambda name: name == names_filter  # noqa: E731
         elif callable(names_filter):
             keep = names_filter
         else:
