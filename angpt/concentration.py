@@ -9,6 +9,7 @@ sphere (and weight rows of unit norm), so that ||nu * g(x)|| concentrates around
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -72,8 +73,17 @@ def activation_second_moment(fn="silu", std: float = 0.5, nodes: int = 201) -> f
     if not (isinstance(std, (int, float)) and std > 0 and math.isfinite(std)):
         raise ValueError(f"std must be a positive finite number, got {std!r}")
     f = _activation(fn)
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)  # weight exp(-x^2/2)
+    x, w = _hermegauss(nodes)  # weight exp(-x^2/2)
     return float(np.sum(w * f(std * x) ** 2) / math.sqrt(2.0 * math.pi))
+
+
+@functools.lru_cache(maxsize=8)
+def _hermegauss(nodes: int):
+    """Gauss-Hermite nodes and weights, cached: computing 201 of them costs ~50 ms."""
+    _check_dim("nodes", nodes)
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    x.flags.writeable = w.flags.writeable = False
+    return x, w
 
 
 def nu_activation(fn="silu", std: float = 0.5) -> float:
@@ -658,14 +668,25 @@ def component_norms(name: str, d_model: int = 256, n_heads: int = 4, mlp_ratio: 
     return np.concatenate(out)
 
 
+def operator_norm(W) -> float:
+    """||W||_2, the largest singular value: the Lipschitz constant of x -> W x (and of
+    x -> ||W x||). From the smaller Gram matrix, much cheaper than a full SVD."""
+    W = np.asarray(W, dtype=float)
+    if W.ndim != 2 or W.size == 0:
+        raise ValueError(f"W must be a non-empty 2-D array, got shape {W.shape}")
+    gram = W @ W.T if W.shape[0] <= W.shape[1] else W.T @ W
+    return math.sqrt(max(0.0, float(np.linalg.eigvalsh(gram)[-1])))
+
+
 def norm_spread(name: str, dims, n_heads: int = 4, mlp_ratio: int = 4, *, alpha: float = 0.05,
-                n_samples: int = 2000, delta: float = 0.05, seed=0) -> list[dict]:
+                n_samples: int = 2000, delta: float = 0.05, seed=0, keep_samples: bool = False) -> list[dict]:
     """How tightly ||nu * g(x)|| sits around 1 as the width d grows (d_h = d / n_heads).
 
     One record per d: mean, std, the central 1 - delta interval (lo, hi) of the norm, and,
     for the single-sphere linear maps (nu_qkv, nu_uz, nu_d), the Levy radius
     levy_radius(d_in, L, delta) with L = nu ||W||_op the Lipschitz constant of x -> ||nu W x||
     for the drawn W (else None). Levy bounds the deviation from the mean with prob >= 1-delta.
+    keep_samples=True adds the norms themselves as `samples`.
     """
     _check_choice("component", name, COMPONENTS)
     dims = list(dims)
@@ -683,11 +704,70 @@ def norm_spread(name: str, dims, n_heads: int = 4, mlp_ratio: int = 4, *, alpha:
             d_out, d_in = {"nu_qkv": (d_h, d), "nu_uz": (d_mlp, d), "nu_d": (d, d_mlp)}[name]
             # the same W as component_norms drew: the first draw of the same stream
             W = unit_rows(d_out, d_in, np.random.default_rng(ss))
-            lip = angpt_factors(d, n_heads, mlp_ratio)[name] * float(np.linalg.norm(W, 2))
+            lip = angpt_factors(d, n_heads, mlp_ratio)[name] * operator_norm(W)
             levy = levy_radius(d_in, lip, delta) if d_in >= 3 else None
         records.append(dict(d=d, mean=float(r.mean()), std=float(r.std(ddof=1)),
                             lo=float(lo), hi=float(hi), levy=levy))
+        if keep_samples:
+            records[-1]["samples"] = r
     return records
+
+
+# --------------------------------------------------------------------------------------
+# Errors in a factor, compounded over the LERP updates of a deep model
+# --------------------------------------------------------------------------------------
+
+
+def _check_error(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1 < value < 10:
+        raise ValueError(f"{name} must be a relative error in (-1, 10), e.g. 0.02 for +2 %, got {value!r}")
+    return float(value)
+
+
+def lerp_norms(n_lerps: int, alpha: float = 0.05, *, sublayer_error: float = 0.0,
+               lerp_error: float = 0.0, lerp_factor: bool = True) -> np.ndarray:
+    """RMS norm of the stream after k = 0..n_lerps LERP updates, starting from a unit vector:
+
+        h <- (1 + lerp_error) nu(alpha) ((1 - alpha) h + alpha (1 + sublayer_error) x)
+
+    with x a fresh unit vector independent of h each time (a sublayer output whose factor is
+    off by sublayer_error); lerp_factor=False drops nu(alpha). Exact recursion for the
+    expected square: E||h'||^2 = c^2 nu^2 ((1-alpha)^2 E||h||^2 + alpha^2 (1+eps)^2).
+    Its fixed point is (1+eps)^2 when c = 1: a sublayer factor off by 2 % leaves the stream
+    2 % off. But c^2 nu^2 (1-alpha)^2 is within a few 1e-3 of 1 for small alpha, so an error
+    c in nu(alpha) itself compounds over the depth: the most critical factor.
+    Returns an array of n_lerps + 1 norms.
+    """
+    _check_dim("n_lerps", n_lerps)
+    a = _check_alpha(alpha)
+    eps, c = _check_error("sublayer_error", sublayer_error), 1 + _check_error("lerp_error", lerp_error)
+    g2 = (c * (nu_lerp(a) if lerp_factor else 1.0)) ** 2
+    out = np.empty(n_lerps + 1)
+    out[0] = m = 1.0
+    for k in range(1, n_lerps + 1):
+        m = g2 * ((1 - a) ** 2 * m + a * a * (1 + eps) ** 2)
+        out[k] = m
+    return np.sqrt(out)
+
+
+def simulate_lerp_norms(n_lerps: int, alpha: float = 0.05, *, sublayer_error: float = 0.0,
+                        lerp_error: float = 0.0, lerp_factor: bool = True, d: int = 256,
+                        n_samples: int = 500, seed=0) -> np.ndarray:
+    """Monte Carlo of lerp_norms: n_samples streams in R^d, fresh uniform unit x per update.
+    Returns the RMS norm after k = 0..n_lerps updates (compare with lerp_norms)."""
+    _check_dim("n_lerps", n_lerps)
+    _check_dim("d", d)
+    _check_dim("n_samples", n_samples)
+    a = _check_alpha(alpha)
+    eps, c = _check_error("sublayer_error", sublayer_error), 1 + _check_error("lerp_error", lerp_error)
+    g = c * (nu_lerp(a) if lerp_factor else 1.0)
+    rng = as_rng(seed)
+    h = sphere_points(n_samples, d, rng)
+    out = [1.0]
+    for _ in range(n_lerps):
+        h = g * ((1 - a) * h + a * (1 + eps) * sphere_points(n_samples, d, rng))
+        out.append(float(np.sqrt(np.mean(np.sum(h * h, axis=1)))))
+    return np.array(out)
 
 
 # --------------------------------------------------------------------------------------

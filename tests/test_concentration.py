@@ -268,3 +268,35 @@ def test_several_functions_share_one_draw():
         cm.sphere_coordinate_density(0.1, 1)
     with pytest.raises(ValueError, match="r must be finite and >= 0"):
         cm.chi_density(-1.0, 3)
+
+
+# --- factor errors compounded over depth ------------------------------------------------
+
+@pytest.mark.parametrize("kw", [dict(), dict(sublayer_error=0.1), dict(lerp_error=0.02),
+                                dict(lerp_error=-0.02), dict(lerp_factor=False)])
+def test_lerp_norm_recursion_matches_simulation(kw):
+    closed = cm.lerp_norms(24, 0.05, **kw)
+    sim = cm.simulate_lerp_norms(24, 0.05, d=128, n_samples=400, seed=18, **kw)
+    assert closed.shape == sim.shape == (25,)
+    assert np.allclose(sim, closed, rtol=0.01), (kw, sim[-1], closed[-1])
+
+
+def test_lerp_factor_is_the_critical_one():
+    assert np.allclose(cm.lerp_norms(100, 0.05), 1.0)  # exact factors: the norm stays 1
+    sub = cm.lerp_norms(5000, 0.05, sublayer_error=0.02)[-1]
+    assert sub == pytest.approx(1.02, abs=1e-3)  # fixed point (1 + eps): harmless
+    up, down = cm.lerp_norms(24, 0.05, lerp_error=0.02)[-1], cm.lerp_norms(24, 0.05, lerp_error=-0.02)[-1]
+    assert up > 1.3 and down < 0.75  # 2 % in nu(alpha) compounds over 24 updates
+    assert cm.lerp_norms(24, 0.05, lerp_factor=False)[-1] < 0.35
+    with pytest.raises(ValueError, match="sublayer_error must be a relative error"):
+        cm.lerp_norms(4, sublayer_error=-1.0)
+    with pytest.raises(ValueError, match="n_lerps must be an integer >= 1, got 0"):
+        cm.lerp_norms(0)
+
+
+def test_operator_norm_is_the_largest_singular_value():
+    W = np.random.default_rng(19).standard_normal((30, 80))
+    assert cm.operator_norm(W) == pytest.approx(np.linalg.norm(W, 2), rel=1e-10)
+    assert cm.operator_norm(W.T) == pytest.approx(np.linalg.norm(W, 2), rel=1e-10)
+    with pytest.raises(ValueError, match="non-empty 2-D array"):
+        cm.operator_norm(np.ones(3))
