@@ -407,6 +407,9 @@ def cosine_profile(model, idx, hooks=None) -> dict[str, float]:
     if hooks is None:
         hooks = ["hook_embed"] + [f"blocks.{i}.hook_resid_post" for i in range(model.cfg.n_layers)]
     hooks = list(hooks)
+    param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    if param is not None and isinstance(idx, torch.Tensor):
+        idx = idx.to(param.device)  # a model trained on the GPU reads text from the CPU
     with torch.no_grad():
         _, cache = model.run_with_cache(idx, names_filter=hooks)
     missing = [h for h in hooks if h not in cache]
