@@ -275,3 +275,97 @@ def test_bad_token_input_raises():
         model(torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="only anGPT"):
         Transformer(preset("gpt", **SMALL), folded=True)
+
+
+# ---------------------------------------------------------------------------- reference formulas
+
+
+def _reference_attention(attn, h, qk):
+    """Explicit multi-head attention from the raw weights; qk maps (B, n_h, T, d_h) -> same."""
+    B, T, d = h.shape
+    n_h, d_h = attn.n_heads, attn.d_head
+    q, k, v = (h @ attn.qkv.weight.T).split(d, dim=-1)
+    heads = lambda x: x.view(B, T, n_h, d_h).transpose(1, 2)  # noqa: E731
+    q, k, v = heads(q), heads(k), heads(v)
+    q, k = qk(attn.rope(q)), qk(attn.rope(k))
+    scores = (q @ k.transpose(-2, -1)) * math.sqrt(d_h)
+    scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    return scores.softmax(-1) @ v, (lambda o: o.transpose(1, 2).reshape(B, T, d))
+
+
+def test_ngpt_block_matches_the_paper_formulas():
+    torch.manual_seed(0)
+    cfg = preset("ngpt", **SMALL)
+    blk = build_model(cfg).blocks[0]
+    with torch.no_grad():  # move the scales off their init so each one is exercised
+        for p in blk.parameters():
+            if p.dim() == 1:
+                p.mul_(torch.rand_like(p) + 0.5)
+    h = torch.nn.functional.normalize(torch.randn(2, 10, 64), dim=-1)
+    norm = lambda x: x / x.norm(dim=-1, keepdim=True)  # noqa: E731
+    s_qk = blk.attn.qk_norm.s_qk().view(4, 1, 16)
+    o, concat = _reference_attention(blk.attn, h, lambda x: norm(x) * s_qk)
+    h_A = concat(o) @ blk.attn.proj.weight.T
+    a_A, a_M = blk.alpha_attn().abs(), blk.alpha_mlp().abs()
+    h1 = norm(h + a_A * (norm(h_A) - h))
+    u, v = (h1 @ blk.mlp.fc.weight.T).chunk(2, dim=-1)
+    u, v = u * blk.mlp.s_u(), v * blk.mlp.s_v() * math.sqrt(64)
+    h_M = (u * torch.nn.functional.silu(v)) @ blk.mlp.proj.weight.T
+    ref = norm(h1 + a_M * (norm(h_M) - h1))
+    torch.testing.assert_close(blk(h), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_angpt_block_matches_the_paper_formulas():
+    torch.manual_seed(0)
+    cfg = preset("angpt", **SMALL)
+    blk = build_model(cfg).blocks[0]
+    with torch.no_grad():
+        for p in blk.parameters():
+            if p.dim() == 1:
+                p.mul_(torch.rand_like(p) + 0.5)
+    d, d_h, r = 64, 16, 4
+    nu_qkv, nu_p, nu_uz, nu_d = math.sqrt(d / d_h), math.sqrt(d_h / d), math.sqrt(1 / r), math.sqrt(r)
+    x = torch.randn(10**6) * 0.5  # nu_acf: 1/sqrt(E SiLU(x)^2), x ~ N(0, 1/4), by Monte Carlo
+    nu_acf = torch.nn.functional.silu(x).pow(2).mean().rsqrt().item()
+    assert nu_acf == pytest.approx(3.72, abs=0.02)
+    nu = lambda a: (a**2 + (1 - a) ** 2).rsqrt()  # noqa: E731
+    h = torch.nn.functional.normalize(torch.randn(2, 10, d), dim=-1)
+    norm = lambda x: x / x.norm(dim=-1, keepdim=True)  # noqa: E731
+    s_qk = blk.attn.qk_norm.s_qk().view(4, 1, 16)
+    o, concat = _reference_attention(blk.attn, h, lambda x: norm(x) * s_qk)
+    h_A = nu_p * concat(nu_qkv * o) @ blk.attn.proj.weight.T
+    a_A, a_M = blk.alpha_attn().abs(), blk.alpha_mlp().abs()
+    h1 = nu(a_A) * (h + a_A * (h_A - h))
+    u, z = (h1 @ blk.mlp.fc.weight.T).chunk(2, dim=-1)
+    m = nu_uz * u * nu_acf * torch.nn.functional.silu(math.sqrt(d) * nu_uz * z)
+    h_M = nu_d * m @ blk.mlp.proj.weight.T
+    ref = nu(a_M) * (h1 + a_M * (h_M - h1))
+    torch.testing.assert_close(blk(h), ref, rtol=2e-3, atol=2e-3)  # nu_acf here is a Monte Carlo value
+    # and the logits: s_z * W_head h, no final norm
+    model = build_model(cfg)
+    idx = _idx(cfg)
+    _, cache = model.run_with_cache(idx)
+    torch.testing.assert_close(model(idx), model.s_z() * (cache["blocks.1.hook_resid_post"] @ model.head.weight.T))
+
+
+@pytest.mark.parametrize("name", ["gpt+", "post-ln", "peri-ln", "ln-scaling", "dyt"])
+def test_gpt_family_residual_rules(name):
+    torch.manual_seed(0)
+    model = build_model(name, **SMALL)
+    blk = model.blocks[1]  # layer 2: LN-Scaling's factor is 1/sqrt(2)
+    h = torch.randn(2, 8, 64)
+    s = 1 / math.sqrt(2) if name == "ln-scaling" else 1.0
+    if name == "post-ln":
+        h1 = blk.norm_attn(h + blk.attn(h))
+        ref = blk.norm_mlp(h1 + blk.mlp(h1))
+    elif name == "peri-ln":
+        h1 = h + blk.out_attn(blk.attn(blk.norm_attn(h)))
+        ref = h1 + blk.out_mlp(blk.mlp(blk.norm_mlp(h1)))
+    else:
+        h1 = h + blk.attn(s * blk.norm_attn(h))
+        ref = h1 + blk.mlp(s * blk.norm_mlp(h1))
+    torch.testing.assert_close(blk(h), ref)
+    # GPT init: N(0, 0.02); residual projections 0.02/sqrt(2L) except LN-Scaling (plain init)
+    std = model.blocks[0].mlp.proj.weight.std().item()
+    assert std == pytest.approx(0.02 if name == "ln-scaling" else 0.01, rel=0.1)
+    assert model.blocks[0].attn.qkv.weight.std().item() == pytest.approx(0.02, rel=0.1)
