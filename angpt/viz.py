@@ -11,9 +11,11 @@ over precomputed values: `slider_figure` is the one way the book builds those.
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Callable, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io.base_renderers import MimetypeRenderer
@@ -27,10 +29,25 @@ class BookRenderer(MimetypeRenderer):
 
     def to_mimebundle(self, fig_dict):
         html = pio.to_html(
-            fig_dict, config=self.config, include_plotlyjs=False, include_mathjax=False,
+            _compact(fig_dict), config=self.config, include_plotlyjs=False, include_mathjax=False,
             full_html=False, default_width="100%", default_height=450, validate=False,
         )
         return {"text/html": html}
+
+
+def _compact(obj):
+    """float64 arrays -> float32: halves the figure data on a page, invisibly on screen."""
+    if isinstance(obj, dict) and obj.get("dtype") == "f8" and isinstance(obj.get("bdata"), str):
+        # plotly's typed-array form of a numpy array: {"dtype": "f8", "bdata": base64, ...}
+        arr = np.frombuffer(base64.b64decode(obj["bdata"]), dtype="<f8").astype("<f4")
+        return {**obj, "dtype": "f4", "bdata": base64.b64encode(arr.tobytes()).decode("ascii")}
+    if isinstance(obj, dict):
+        return {k: _compact(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_compact(v) for v in obj)
+    if isinstance(obj, np.ndarray) and obj.dtype == np.float64:
+        return obj.astype(np.float32)
+    return obj
 
 
 pio.renderers["book"] = BookRenderer({"responsive": True, "displaylogo": False})
@@ -40,12 +57,12 @@ def in_book_build() -> bool:
     return os.environ.get("ANGPT_BOOK", "") == "1"
 
 
-def setup() -> str:
-    """Call once at the top of every chapter. Returns the renderer in use."""
+def setup() -> None:
+    """Call once at the top of every chapter: the book renderer in book builds, plotly's own
+    renderer elsewhere (JupyterLab, Colab, VS Code), and the book's plot template."""
     pio.templates.default = "plotly_white"
     if in_book_build():
         pio.renderers.default = "book"
-    return pio.renderers.default
 
 
 # One colour per preset across the whole book (colour-blind-safe Okabe-Ito + extras).

@@ -19,10 +19,12 @@ def test_setup_switches_renderer_only_in_book_builds(monkeypatch):
     before = pio.renderers.default
     try:
         monkeypatch.setenv("ANGPT_BOOK", "1")
-        assert viz.setup() == "book"
+        viz.setup()
+        assert pio.renderers.default == "book"
         pio.renderers.default = "json"
         monkeypatch.delenv("ANGPT_BOOK")
-        assert viz.setup() == "json"
+        viz.setup()
+        assert pio.renderers.default == "json"
     finally:
         pio.renderers.default = before
 
@@ -55,3 +57,13 @@ def test_every_preset_has_a_colour():
     for name in PRESETS:
         assert viz.color(name) != "#444444", name
     assert len(set(viz.COLORS.values())) == len(viz.COLORS)
+
+
+def test_book_renderer_sends_float32():
+    import numpy as np
+
+    y = np.random.default_rng(0).normal(size=4000)
+    html64 = pio.to_html(go.Figure(go.Scatter(y=y)), include_plotlyjs=False, full_html=False)
+    html = pio.renderers["book"].to_mimebundle(go.Figure(go.Scatter(y=y)).to_dict())["text/html"]
+    assert '"dtype":"f4"' in html
+    assert len(html) < 0.6 * len(html64)
