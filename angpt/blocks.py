@@ -202,8 +202,9 @@ class ANGPTBlock(_HookedBlock):
     def lerp(self, h: torch.Tensor, x: torch.Tensor, alpha: Scale) -> torch.Tensor:
         """nu(alpha) * (h + alpha * (x - h)), per dimension, with |alpha|."""
         a = alpha().abs()  # (d_m,)
-        h = h + a * (x - h)
-        return cm.nu_lerp(a) * h if self.lerp_factor else h
+        nu = cm.nu_lerp(a) if self.lerp_factor else torch.ones_like(a)  # (d_m,)
+        # nu (h + a (x - h)) = (nu (1 - a)) h + (nu a) x: two d_m-vectors, one fused multiply-add
+        return torch.addcmul((nu * (1 - a)) * h, nu * a, x)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m), norm ~ 1
         h = self.hook_resid_pre(h)

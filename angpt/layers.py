@@ -238,6 +238,8 @@ class CausalSelfAttention(nn.Module):
         o       = causal_attention(q, k, v, softmax_scale, attn_factor)
         out     = out_factor * W_o concat(o)
 
+    (With QK-norm, the code applies qkv_factor at the output, where it gives the same numbers.)
+
     qk_norm: None, 'rms' (RMSNorm over d_h with a learnable gain shared by heads: GPT+) or
     'l2' (QKNorm: exact L2 with per-head s_qk: nGPT/anGPT). RoPE is applied before QK-norm
     (methods.md §2, §3.1); with 'l2' the order does not matter except for the gain.
@@ -264,14 +266,19 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
         B, T, d_m = h.shape
-        qkv = _mul(self.qkv(h), self.qkv_factor)  # (B, T, 3 d_m)
+        qkv = self.qkv(h)  # (B, T, 3 d_m)
+        if self.qk_norm is None:
+            qkv = _mul(qkv, self.qkv_factor)
         q, k, v = qkv.view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # (B, n_h, T, d_h)
         q, k = self.rope(q), self.rope(k)
         if self.qk_norm is not None:
             q, k = self.qk_norm(q), self.qk_norm(k)
         o = causal_attention(q, k, v, self.softmax_scale, self.attn_factor)  # (B, n_h, T, d_h)
         o = o.transpose(1, 2).reshape(B, T, d_m)  # concat heads: (B, T, d_m)
-        return _mul(self.proj(o), self.out_factor)
+        # Same numbers, fewer kernels: with QK-norm the scale of q, k is erased, and o is
+        # linear in v, so qkv_factor joins out_factor in one multiply of the (B, T, d_m) output.
+        c = self.out_factor * (self.qkv_factor if self.qk_norm is not None else 1.0)
+        return _mul(self.proj(o), c)
 
     def extra_repr(self) -> str:
         return (f"n_heads={self.n_heads}, softmax_scale={self.softmax_scale:.4g}, "
@@ -292,6 +299,8 @@ class SwiGLU(nn.Module):
         z    = z_factor * s_v * z                   (s_v only when learnable_scales)
         out  = out_factor * W_d ( u * act_factor * SiLU(z) )
 
+    (The code applies u_factor and act_factor at the output, where they give the same numbers.)
+
     W_fc is one fused matrix of 2 d_mlp rows over d_m: the first half gives u, the second
     z (nGPT's c_fc layout). GPT: all factors 1 (Llama's W_down(SiLU(W_gate x) * W_up x)).
     """
@@ -308,11 +317,14 @@ class SwiGLU(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
         u, z = self.fc(h).chunk(2, dim=-1)  # (B, T, d_mlp) each
-        u, z = _mul(u, self.u_factor), _mul(z, self.z_factor)
+        z = _mul(z, self.z_factor)
         if self.s_u is not None:
             u, z = u * self.s_u(), z * self.s_v()
-        m = u * _mul(F.silu(z), self.act_factor)  # (B, T, d_mlp)
-        return _mul(self.proj(m), self.out_factor)  # (B, T, d_m)
+        m = u * F.silu(z)  # (B, T, d_mlp)
+        # Same numbers, fewer kernels: the output is linear in u, so u_factor and act_factor
+        # join out_factor in one multiply of the (B, T, d_m) output (z's factor cannot move:
+        # it sits inside the SiLU).
+        return _mul(self.proj(m), self.u_factor * self.act_factor * self.out_factor)  # (B, T, d_m)
 
     def extra_repr(self) -> str:
         return (f"u_factor={self.u_factor:.4g}, z_factor={self.z_factor:.4g}, "
