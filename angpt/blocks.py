@@ -122,7 +122,8 @@ class NGPTBlock(_HookedBlock):
     each LERP; h is already unit here, so that no-op is left out. The sqrt(d_m) multiplies
     only the SiLU branch v (paper eq. 21; the code's fused `suv` scales both halves, which
     Norm(h_M) makes irrelevant up to s_u's learning dynamics). QK-norm is always on.
-    Weight axes (unit norm, see angpt.constraints): W_qkv, W_fc rows; W_o, W_d columns.
+    Weight axes (unit norm, see angpt.constraints): embedding, head, W_qkv, W_fc by rows;
+    W_o, W_d by columns: every constrained vector lives in R^{d_m}.
     """
 
     def __init__(self, cfg: ModelConfig, layer: int):
@@ -172,9 +173,9 @@ class ANGPTBlock(_HookedBlock):
     Every nu comes from angpt.concentration. Choices where the paper is silent
     (methods.md §8), each with its switch where the book needs an ablation:
       - QK-norm kept exact: per-head L2 after a standard RoPE, learnable s_qk (init 1,
-        scale 1/sqrt(d_m)), softmax scale sqrt(d_h) (row 2). nu_qkv multiplies q, k too,
-        where Norm removes it. cfg.qk_norm=False drops Norm and s_qk: q, k ~unit per head
-        through nu_qkv alone.
+        scale 1/sqrt(d_m)), softmax scale sqrt(d_h) (row 2). Norm erases nu_qkv on q, k, so
+        it matters for v only. cfg.qk_norm=False drops Norm and s_qk: q, k are then ~unit
+        per head through nu_qkv alone.
       - no attention averaging factor (row 1); cfg.attn_factor 'sqrt_t' / 'exact' add one.
       - SiLU input sqrt(d_m) nu_uz W_z h, nu_acf = 1/sqrt(E SiLU(x)^2), x ~ N(0, 1/ratio);
         no s_u, s_v (row 3).
