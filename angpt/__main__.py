@@ -1,0 +1,56 @@
+"""Command line: run named experiments and benchmarks (needs only torch, numpy, tqdm).
+
+    python -m angpt list
+    python -m angpt run race --budget quick --seeds 2 --out /tmp/race.json
+    python -m angpt run race --budget full --seeds 3 --out book/results/race.json
+    python -m angpt bench [--size full] [--out book/results/bench.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import bench, experiments
+
+    p = argparse.ArgumentParser(prog="python -m angpt", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered experiments")
+    r = sub.add_parser("run", help="run a registered experiment and write its result as JSON")
+    r.add_argument("name", help="experiment name (see `list`)")
+    r.add_argument("--budget", choices=("quick", "full"), default="quick")
+    r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--out", default=None, help="result file (JSON with provenance)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    b = sub.add_parser("bench", help="step time of nGPT and anGPT relative to GPT+")
+    bench.add_arguments(b)
+    args = p.parse_args(argv)
+
+    if args.command == "list":
+        for name, fn in sorted(experiments.EXPERIMENTS.items()):
+            doc = (fn.__doc__ or "").strip().splitlines()
+            print(f"{name:<16} {doc[0] if doc else ''}")
+        return 0
+    if args.command == "bench":
+        return bench.main(args)
+    try:
+        result = experiments.run(args.name, budget=args.budget, seeds=args.seeds, out=args.out,
+                                 progress=not args.no_progress)
+    except ValueError as err:
+        p.error(str(err))
+    print(f"{args.name} ({args.budget}, {args.seeds} seeds) finished in {result['wall_time']:.1f} s on "
+          f"{result['provenance']['device']}" + (f"; wrote {args.out}" if args.out else ""))
+    if "summary" in result:
+        for label, s in result["summary"].items():
+            sp, fl = s["speedup"], s["final_val_loss"]
+            fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+            print(f"  {label:<8} final val loss {fmt(fl['mean'])} [{fmt(fl['min'])}, {fmt(fl['max'])}]  "
+                  f"speedup {fmt(sp['mean'])} [{fmt(sp['min'])}, {fmt(sp['max'])}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""The training loop: one loop for every arch, each with its paper's optimizer recipe.
+
+    run = angpt.train(angpt.preset("angpt", d_model=128), angpt.TrainConfig.for_arch("angpt", steps=300))
+    run.evals["val_loss"][-1], run.model   # the record, and the trained model
+
+What the loop does, in order, each step (the recipe is in `TrainConfig.for_arch`):
+1. draw a batch from the seeded sampler (angpt.data.BatchSampler);
+2. forward under bf16 autocast on CUDA (float32 on CPU), cross-entropy in float32;
+3. backward; stop with `DivergenceError` if the loss or the gradient norm is NaN/inf,
+   *before* the optimizer touches the weights, so the last checkpoint stays good;
+4. clip the gradient norm, AdamW step with the scheduled lr (linear warm-up for the GPT
+   family, then cosine; nGPT/anGPT: no warm-up, no weight decay, i.e. Adam);
+5. project the weights back onto their constraint (`angpt.constraints.constrain_`:
+   nGPT unit norm, anGPT norm <= 1), as the papers do after every optimizer step;
+6. every `eval_every` steps, the validation loss on a fixed token budget (the same text
+   for every run); every `track_every` steps, per-layer norms (angpt.tracking);
+   every `ckpt_every` steps, an atomic checkpoint; then `callback(step, record)`.
+
+Step times cover only steps 1-5 (with torch.cuda.synchronize on CUDA), never evaluation,
+norm tracking or checkpoints. A checkpoint holds the model, the optimizer, the step, the
+RNG and sampler states and the history so far: rerunning the same `train(...)` call after
+an interruption resumes from it and continues the same trajectory (bit-exact on CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import ModelConfig, TrainConfig
+from . import data as D
+
+CHECKPOINT_VERSION = 1
+# TrainConfig fields that may change between an interrupted run and its resumption
+RESUMABLE_CHANGES = ("device", "compile", "ckpt_path", "ckpt_every")
+
+
+class DivergenceError(RuntimeError):
+    """The loss (or the gradient norm) became NaN or infinite; training stopped."""
+
+    def __init__(self, step: int, what: str, value: float, ckpt_path: str | None):
+        self.step, self.ckpt_path = step, ckpt_path
+        where = f"the last good checkpoint is {ckpt_path}" if ckpt_path and os.path.exists(ckpt_path) \
+            else "no checkpoint was written"
+        super().__init__(f"{what} is {value} at step {step}; training stopped before updating the "
+                         f"weights ({where}). Try a smaller lr or a larger warm-up.")
+
+
+@dataclass
+class RunRecord:
+    """What a training run returns. `to_dict()` is JSON-serialisable (no tensors, no model).
+
+    history   one entry per step (columns): step, tokens, train_loss, lr, step_time, grad_norm
+    evals     one entry per evaluation (step 0 included): step, tokens, val_loss
+    norms     NormRecorder entries (angpt.tracking) when track_every > 0
+    """
+
+    model_config: dict
+    train_config: dict
+    corpus: str
+    device: str
+    n_params: int
+    tokens_per_step: int
+    history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    evals: dict = field(default_factory=lambda: {k: [] for k in EVAL_KEYS})
+    norms: list = field(default_factory=list)
+    wall_time: float = 0.0  # seconds, the whole call (evaluation and checkpoints included)
+    train_time: float = 0.0  # seconds in training steps only
+    model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def step(self) -> int:
+        return self.history["step"][-1] if self.history["step"] else 0
+
+    @property
+    def final_val_loss(self) -> float | None:
+        return self.evals["val_loss"][-1] if self.evals["val_loss"] else None
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.step * self.tokens_per_step / self.train_time if self.train_time else float("nan")
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "model"}
+        out["final_val_loss"] = self.final_val_loss
+        out["tokens_per_second"] = self.tokens_per_second
+        return out
+
+
+HISTORY_KEYS = ("step", "tokens", "train_loss", "lr", "step_time", "grad_norm")
+EVAL_KEYS = ("step", "tokens", "val_loss")
+
+
+# --------------------------------------------------------------------------------------
+# Pieces
+# --------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda if available, else cpu. Asking for cuda without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device; use 'auto' or 'cpu'")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; valid choices: 'auto', 'cpu', 'cuda'")
+    return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of the hardware, for provenance."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:  # Linux: the marketing name is more telling than 'x86_64'
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
+
+
+def lr_at(step: int, tcfg: TrainConfig) -> float:
+    """The learning rate of update number step + 1 (step counts from 0).
+
+    Linear warm-up over `warmup_steps` (reaching lr at the last warm-up step), then a cosine
+    from lr down to lr * min_lr_ratio over the remaining steps.
+    """
+    if step < tcfg.warmup_steps:
+        return tcfg.lr * (step + 1) / tcfg.warmup_steps
+    progress = (step - tcfg.warmup_steps) / max(1, tcfg.steps - tcfg.warmup_steps)
+    floor = tcfg.lr * tcfg.min_lr_ratio
+    return floor + 0.5 * (tcfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW over the model's own parameter groups (matrices decay, gains/scales do not).
+
+    With weight_decay 0 (nGPT, anGPT) this is exactly Adam. `fused` on CUDA: the same kernel
+    for every arch, so step-time ratios compare the models, not the optimizer.
+    """
+    if hasattr(model, "optim_groups"):
+        groups = model.optim_groups(tcfg.weight_decay)
+    else:  # any nn.Module: nanoGPT's rule, every >= 2-D weight decays
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": tcfg.weight_decay},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    kw = dict(lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2), eps=tcfg.eps)
+    if device.type == "cuda":
+        kw["fused"] = True
+    return torch.optim.AdamW(groups, **kw)
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; a no-op context on CPU (CPU runs train in float32)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def loss_fn(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = model(x)  # (B, T, V)
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+@torch.no_grad()
+def evaluate(model, xv: torch.Tensor, yv: torch.Tensor, batch_size: int, device: torch.device) -> float:
+    """Mean next-token loss (nats) over fixed validation windows (angpt.data.eval_windows)."""
+    was_training = model.training
+    model.eval()
+    total, n = 0.0, 0
+    for i in range(0, len(xv), batch_size):
+        x, y = xv[i:i + batch_size].to(device), yv[i:i + batch_size].to(device)
+        with autocast(device):
+            total += loss_fn(model, x, y).item() * x.numel()
+        n += x.numel()
+    model.train(was_training)
+    return total / n
+
+
+def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str | None = None):
+    """One update: forward, backward, divergence check, clip, optimizer step, constraint.
+
+    `fwd` is the model or its torch.compile'd wrapper; `model` the module that owns the
+    weights. Returns (loss, grad norm) as floats. angpt.bench times exactly this function.
+    Raises DivergenceError, before the optimizer step, on a NaN/inf loss or gradient.
+    """
+    device = x.device
+    with autocast(device):
+        loss = loss_fn(fwd, x, y)
+    loss.backward()
+    loss_value = loss.item()
+    if not math.isfinite(loss_value):
+        opt.zero_grad(set_to_none=True)
+        raise DivergenceError(step, "the training loss", loss_value, ckpt)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    clip = grad_clip if grad_clip > 0 else float("inf")  # inf: measure the norm, clip nothing
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, clip).item()
+    if not math.isfinite(grad_norm):
+        opt.zero_grad(set_to_none=True)
+        raise DivergenceError(step, "the gradient norm", grad_norm, ckpt)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    if model.cfg.constraint != "none":
+        from .constraints import constrain_
+
+        constrain_(model)
+    return loss_value, grad_norm
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """Write atomically: a temporary file in the same folder, then os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _check_resume(ck: dict, cfg: ModelConfig, tcfg: TrainConfig, corpus: str, path) -> None:
+    if ck.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint {path} has version {ck.get('version')!r}, expected {CHECKPOINT_VERSION}")
+    if ck["model_config"] != cfg.to_dict():
+        diff = sorted(k for k, v in cfg.to_dict().items() if ck["model_config"].get(k) != v)
+        raise ValueError(f"checkpoint {path} belongs to another model (fields {diff} differ); "
+                         f"use another ckpt_path or resume=False to start over")
+    mine = {k: v for k, v in tcfg.to_dict().items() if k not in RESUMABLE_CHANGES}
+    theirs = {k: v for k, v in ck["train_config"].items() if k not in RESUMABLE_CHANGES}
+    if mine != theirs:
+        diff = sorted(k for k in mine if mine[k] != theirs.get(k))
+        raise ValueError(f"checkpoint {path} was written by another TrainConfig (fields {diff} differ); "
+                         f"only {list(RESUMABLE_CHANGES)} may change when resuming")
+    if ck["corpus"] != corpus:
+        raise ValueError(f"checkpoint {path} trained on corpus {ck['corpus']!r}, not {corpus!r}")
+
+
+# --------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------
+
+
+def train(
+    cfg: ModelConfig,
+    tcfg: TrainConfig | None = None,
+    corpus: str | D.Corpus = "shakespeare",
+    callback: Callable[[int, RunRecord], None] | None = None,
+    progress: bool = True,
+    *,
+    recorder=None,
+    resume: bool = True,
+) -> RunRecord:
+    """Train `cfg` with `tcfg` (default: the arch's recipe) and return the run's record.
+
+    corpus    a name from angpt.data.CORPORA or a loaded angpt.data.Corpus
+    callback  called as callback(step, record) after every step (record.model is the model)
+    progress  show a tqdm bar (the notebook flavour in Jupyter)
+    recorder  an angpt.tracking.NormRecorder to use; by default one is made when
+              tcfg.track_every > 0, probing a fixed batch of validation text
+    resume    if tcfg.ckpt_path exists, continue from it (else it is overwritten)
+    """
+    t_start = time.perf_counter()
+    if not isinstance(cfg, ModelConfig):
+        raise ValueError(f"cfg must be an angpt.ModelConfig, got {type(cfg).__name__}")
+    tcfg = TrainConfig.for_arch(cfg.arch) if tcfg is None else tcfg
+    if not isinstance(tcfg, TrainConfig):
+        raise ValueError(f"tcfg must be an angpt.TrainConfig, got {type(tcfg).__name__}")
+    if cfg.vocab_size != D.VOCAB_SIZE:
+        raise ValueError(f"the corpora are byte-level: vocab_size must be {D.VOCAB_SIZE}, got {cfg.vocab_size}")
+    if tcfg.ckpt_every and not tcfg.ckpt_path:
+        raise ValueError(f"ckpt_every={tcfg.ckpt_every} needs a ckpt_path")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable, got {callback!r}")
+    data = corpus if isinstance(corpus, D.Corpus) else D.load_corpus(corpus)
+    device = resolve_device(tcfg.device)
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for whatever runs outside autocast
+
+    from .model import build_model
+
+    torch.manual_seed(tcfg.seed)
+    model = build_model(cfg).to(device)
+    model.train()
+    opt = make_optimizer(model, tcfg, device)
+    sampler = D.BatchSampler(data.train, tcfg.batch_size, cfg.seq_len, seed=tcfg.seed)
+    xv, yv = D.eval_windows(data.val, cfg.seq_len, tcfg.eval_tokens)
+    if recorder is None and tcfg.track_every > 0:
+        from .tracking import NormRecorder
+
+        recorder = NormRecorder(every=tcfg.track_every, probe=xv[:4])
+    record = RunRecord(
+        model_config=cfg.to_dict(), train_config=tcfg.to_dict(), corpus=data.name,
+        device=device_name(device), n_params=sum(p.numel() for p in model.parameters()),
+        tokens_per_step=tcfg.batch_size * cfg.seq_len, model=model,
+    )
+    ckpt = tcfg.ckpt_path
+    if ckpt and resume and os.path.exists(ckpt):
+        ck = load_checkpoint(ckpt)
+        _check_resume(ck, cfg, tcfg, data.name, ckpt)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sampler.load_state_dict(ck["sampler"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        if device.type == "cuda" and ck["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng"]["cuda"])
+        record.history, record.evals = ck["record"]["history"], ck["record"]["evals"]
+        record.norms, record.train_time = ck["record"]["norms"], ck["record"]["train_time"]
+        record.wall_time = ck["record"]["wall_time"]  # this call's time is added at the end
+        if recorder is not None:
+            recorder.history = list(record.norms)
+        start = int(ck["step"])
+    else:
+        start = 0
+        record.evals["step"].append(0)
+        record.evals["tokens"].append(0)
+        record.evals["val_loss"].append(evaluate(model, xv, yv, tcfg.batch_size, device))
+        if recorder is not None:
+            record.norms.append(recorder.record(0, model, force=True))
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(ckpt, {
+            "version": CHECKPOINT_VERSION, "step": step, "model_config": cfg.to_dict(),
+            "train_config": tcfg.to_dict(), "corpus": data.name,
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "sampler": sampler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
+            "record": {"history": record.history, "evals": record.evals, "norms": record.norms,
+                       "train_time": record.train_time,
+                       "wall_time": record.wall_time + time.perf_counter() - t_start},
+        })
+
+    if tcfg.compile:
+        # a fresh dynamo cache per run: many models in one process (experiments) would
+        # otherwise hit its recompile limit and silently fall back to eager. Inductor's
+        # on-disk cache still makes the second run of the same shapes compile fast.
+        torch._dynamo.reset()
+    fwd = torch.compile(model) if tcfg.compile else model
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=tcfg.steps, initial=start, disable=not progress, desc=f"{cfg.arch} seed {tcfg.seed}",
+               leave=False, dynamic_ncols=True)
+    postfix_every = max(1, tcfg.steps // 50)
+    try:
+        for step in range(start, tcfg.steps):
+            n = step + 1  # updates done once this iteration finishes
+            sync()
+            t0 = time.perf_counter()
+            x, y = next(sampler)
+            lr = lr_at(step, tcfg)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            loss_value, grad_norm = train_step(model, fwd, opt, x.to(device, non_blocking=True),
+                                               y.to(device, non_blocking=True), tcfg.grad_clip, n, ckpt)
+            sync()
+            dt = time.perf_counter() - t0
+            record.train_time += dt
+            for key, value in zip(HISTORY_KEYS, (n, n * record.tokens_per_step, loss_value, lr, dt, grad_norm)):
+                record.history[key].append(value)
+            if recorder is not None and recorder.due(n):
+                record.norms.append(recorder.record(n, model))
+            if n == tcfg.steps or (tcfg.eval_every and n % tcfg.eval_every == 0):
+                record.evals["step"].append(n)
+                record.evals["tokens"].append(n * record.tokens_per_step)
+                record.evals["val_loss"].append(evaluate(model, xv, yv, tcfg.batch_size, device))
+            if ckpt and (n == tcfg.steps or (tcfg.ckpt_every and n % tcfg.ckpt_every == 0)):
+                checkpoint(n)
+            bar.update(1)
+            if n % postfix_every == 0 or n == tcfg.steps:
+                bar.set_postfix(loss=f"{loss_value:.3f}", val=f"{record.evals['val_loss'][-1]:.3f}", refresh=False)
+            if callback is not None:
+                callback(n, record)
+    except DivergenceError as err:
+        err.record = record  # what was measured before it diverged
+        raise
+    finally:
+        bar.close()
+        record.wall_time += time.perf_counter() - t_start
+    return record
+
+
+__all__ = ["train", "train_step", "RunRecord", "DivergenceError", "lr_at", "evaluate", "resolve_device", "device_name",
+           "load_checkpoint", "save_checkpoint"]
