@@ -83,11 +83,12 @@ def provenance(device: str | None = None) -> dict:
     from . import __version__
     from .train import device_name, resolve_device
 
-    commit = _git("rev-parse", "HEAD") or os.environ.get("ANGPT_COMMIT") or "unknown"
-    dirty = _git("status", "--porcelain", "--", "angpt")
+    commit = _git("rev-parse", "HEAD")
+    # dirty: uncommitted changes under angpt/; unknown (None) without a git checkout
+    dirty = bool(_git("status", "--porcelain", "--", "angpt")) if commit else None
     return {
-        "git_commit": commit,
-        "git_dirty": None if dirty is None else bool(dirty),  # uncommitted changes under angpt/
+        "git_commit": commit or os.environ.get("ANGPT_COMMIT") or "unknown",
+        "git_dirty": dirty,
         "source_sha256": source_hash(),
         "package_version": __version__,
         "torch_version": torch.__version__,
