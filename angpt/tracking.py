@@ -188,12 +188,21 @@ def heatmap(records: Sequence[dict], site: str = "resid_post", stat: str = "mean
 
 
 def _stat_rows(tensors: Sequence[torch.Tensor]) -> list[list[float]]:
-    """[mean, std, min, max] of the token norms of each tensor, with one device sync."""
-    rows = []
-    for x in tensors:
-        n = token_norms(x)
-        rows.append(torch.stack([n.mean(), n.std(unbiased=False), n.min(), n.max()]))
-    return torch.stack(rows).cpu().tolist() if rows else []
+    """[mean, std, min, max] of the token norms of each tensor, with one device sync.
+
+    Hooks of one model have the same number of tokens, so their norms stack into one
+    (hooks, tokens) matrix and the four statistics are four reductions, not 4 per hook.
+    """
+    if not tensors:
+        return []
+    norms = [token_norms(x) for x in tensors]
+    if len({n.numel() for n in norms}) == 1:
+        n = torch.stack(norms)  # (hooks, tokens)
+        std, mean = torch.std_mean(n, dim=1, unbiased=False)
+        rows = torch.stack([mean, std, n.amin(dim=1), n.amax(dim=1)], dim=1)
+    else:
+        rows = torch.stack([torch.stack([n.mean(), n.std(unbiased=False), n.min(), n.max()]) for n in norms])
+    return rows.cpu().tolist()
 
 
 def _site_filter(sites: tuple[str, ...], n_layers: int) -> Callable[[str], bool]:
@@ -351,6 +360,181 @@ class NormRecorder:
     def scale_records(self) -> list[dict]:
         """[{step, name, mean, min, max}, ...]"""
         return [{"step": e["step"], "name": n, **s} for e in self.history for n, s in e.get("scales", {}).items()]
+
+
+# --------------------------------------------------------------------------------------
+# nGPT's step on the sphere: LERP-then-normalize against SLERP (chapter 4)
+# --------------------------------------------------------------------------------------
+
+
+def lerp_angle(alpha, theta):
+    """Angle moved by nGPT's update Norm(h + alpha (x - h)) from h toward x, for unit h, x
+    at angle theta: in the plane of h and x the point is (1 - alpha + alpha cos theta,
+    alpha sin theta), so the angle is atan2(alpha sin theta, 1 - alpha + alpha cos theta).
+    SLERP would move exactly alpha * theta. Works on floats and numpy arrays."""
+    alpha, theta = np.asarray(alpha, dtype=float), np.asarray(theta, dtype=float)
+    if (alpha < 0).any() or (alpha > 1).any():
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
+    return np.arctan2(alpha * np.sin(theta), 1.0 - alpha + alpha * np.cos(theta))
+
+
+def measured_lerp_angle(alpha: float, theta: float, d: int = 64, n: int = 256, seed: int = 0) -> float:
+    """The same angle measured: n random pairs (h, x) of unit vectors in R^d at angle theta,
+    through angpt.layers.unit (the model's Norm); mean angle between h and the result."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
+    from .layers import unit
+
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(n, d, 2, generator=g, dtype=torch.float64))  # (n, d, 2) orthonormal pairs
+    h, e = q[..., 0], q[..., 1]
+    x = math.cos(theta) * h + math.sin(theta) * e
+    y = unit(h + alpha * (x - h))
+    return torch.arccos((y * h).sum(-1).clamp(-1, 1)).mean().item()
+
+
+@torch.no_grad()
+def sublayer_angles(model: torch.nn.Module, idx: torch.Tensor) -> list[dict]:
+    """Angle (degrees) between the stream and what each sublayer writes, per token.
+
+    Per block i: 'attn' compares blocks.i.hook_resid_pre with hook_attn_out, 'mlp'
+    compares hook_resid_mid with hook_mlp_out. This is the theta of the LERP step
+    h -> h + alpha (h_X - h) in nGPT/anGPT (and the direction of the update in GPT).
+    Returns [{layer, site, mean, std, min, max}] in degrees.
+    """
+    n_layers = model.cfg.n_layers
+    wanted = [f"blocks.{i}.hook_{s}" for i in range(n_layers)
+              for s in ("resid_pre", "attn_out", "resid_mid", "mlp_out")]
+    was_training = model.training
+    model.eval()
+    try:
+        _, cache = model.run_with_cache(idx, names_filter=wanted)
+    finally:
+        model.train(was_training)
+    out, rows = [], []
+    for i in range(n_layers):
+        for site, (a, b) in (("attn", ("resid_pre", "attn_out")), ("mlp", ("resid_mid", "mlp_out"))):
+            x, f = cache[f"blocks.{i}.hook_{a}"].float(), cache[f"blocks.{i}.hook_{b}"].float()
+            cos = torch.nn.functional.cosine_similarity(x, f, dim=-1).clamp(-1, 1)
+            rows.append(summarize(torch.rad2deg(torch.arccos(cos))))
+            out.append({"layer": i, "site": site})
+    return [{**o, **r} for o, r in zip(out, rows)]
+
+
+# --------------------------------------------------------------------------------------
+# The norm-lab grid: training runs that chapters 3, 5 and 6 plot (experiment "norm_lab")
+# --------------------------------------------------------------------------------------
+
+# Three parts, one per chapter (a part may override the number of steps):
+#   lab    every main arch x learning rate at one depth   (chapter 6, the static lab)
+#   depth  GPT and GPT+ (QK-norm off/on) x depth           (chapter 3)
+#   width  anGPT x width d                                 (chapter 5)
+# Quick: seconds on one CPU core per part. Full: a few minutes per part on one GPU.
+NORM_LAB = {
+    "quick": {
+        "model": dict(d_model=32, n_heads=2, seq_len=32),
+        "train": dict(steps=40, batch_size=8, eval_every=0, eval_tokens=1024),
+        "track_every": 5, "corpus": "shakespeare",
+        "lab": dict(archs=("gpt", "gpt+", "ngpt", "angpt"), lrs=(1e-3, 3e-3, 1e-2), depth=3, steps=30),
+        "depth": dict(archs=("gpt", "gpt+"), depths=(1, 2, 4)),
+        "width": dict(archs=("angpt",), widths=(16, 32, 64), depth=3, heads_of=16),
+    },
+    "full": {
+        "model": dict(d_model=256, n_heads=4, seq_len=256),
+        "train": dict(steps=1000, batch_size=32, eval_every=0, eval_tokens=16384),
+        "track_every": 25, "corpus": "shakespeare",
+        "lab": dict(archs=("gpt", "gpt+", "ngpt", "angpt"), lrs=(5e-4, 2e-3, 8e-3), depth=8),
+        "depth": dict(archs=("gpt", "gpt+"), depths=(4, 8, 16, 32)),
+        "width": dict(archs=("angpt",), widths=(64, 128, 256, 512), depth=8, heads_of=64),
+    },
+}
+NORM_LAB_PARTS = ("lab", "depth", "width")
+
+
+def _round(x, digits: int = 4):
+    """Round floats to `digits` significant digits (small result files); recurse into containers."""
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}") if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _round(v, digits) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_round(v, digits) for v in x]
+    return x
+
+
+def norm_lab_jobs(part: str, budget: str = "quick") -> list[dict]:
+    """The runs of one part of the grid: [{part, arch, lr, depth, width}] (arch = preset)."""
+    if budget not in NORM_LAB:
+        raise ValueError(f"unknown budget {budget!r}; valid choices: {', '.join(map(repr, NORM_LAB))}")
+    if part not in NORM_LAB_PARTS:
+        raise ValueError(f"unknown part {part!r}; valid choices: {', '.join(map(repr, NORM_LAB_PARTS))}")
+    from .config import TrainConfig, preset
+
+    size, g = NORM_LAB[budget], NORM_LAB[budget][part]
+    width = size["model"]["d_model"]
+    jobs = []
+    for arch in g["archs"]:
+        default_lr = TrainConfig.for_arch(preset(arch).arch).lr
+        if part == "lab":
+            jobs += [dict(arch=arch, lr=lr, depth=g["depth"], width=width) for lr in g["lrs"]]
+        elif part == "depth":
+            jobs += [dict(arch=arch, lr=default_lr, depth=L, width=width) for L in g["depths"]]
+        else:
+            jobs += [dict(arch=arch, lr=default_lr, depth=g["depth"], width=d) for d in g["widths"]]
+    return [{"part": part, **j} for j in jobs]
+
+
+def norm_lab_run(job: dict, budget: str = "quick", seed: int = 0, progress: bool = False) -> dict:
+    """Train one job of the grid, recording norms; return a small JSON-able summary.
+
+    The summary holds the job, the recorder history (norms at every hook, weight-row norm
+    statistics, learned scales; floats rounded to 4 digits), the final losses, and
+    `diverged_at` (the step, or None).
+    """
+    from .config import TrainConfig, preset
+    from .train import DivergenceError, train
+
+    size = NORM_LAB[budget]
+    heads = size["model"]["n_heads"]
+    if job["part"] == "width":  # keep the head width fixed while d changes
+        heads = max(1, job["width"] // size["width"]["heads_of"])
+    cfg = preset(job["arch"], **{**size["model"], "d_model": job["width"], "n_heads": heads,
+                                 "n_layers": job["depth"]})
+    train_kw = {**size["train"], **({"steps": size[job["part"]]["steps"]} if "steps" in size[job["part"]] else {})}
+    tcfg = TrainConfig.for_arch(cfg.arch, **train_kw, lr=job["lr"], seed=seed, track_every=size["track_every"])
+    out = {**job, "seed": seed, "diverged_at": None}
+    recorder = None
+    try:
+        rec = train(cfg, tcfg, corpus=size["corpus"], progress=progress)
+        history, out["final_val_loss"] = rec.norms, rec.final_val_loss
+        out["final_train_loss"] = rec.history["train_loss"][-1]
+        out["device"] = rec.device
+    except DivergenceError as err:  # a result too: keep what was recorded before it
+        record = getattr(err, "record", None)
+        history = record.norms if record is not None else []
+        out.update(diverged_at=err.step, final_val_loss=None, final_train_loss=None)
+    out["norms"] = [{k: v for k, v in e.items() if k != "seconds"} for e in history]
+    return _round(out)
+
+
+def norm_lab(budget: str = "quick", seeds: int = 1, progress: bool = True,
+             parts: Sequence[str] = NORM_LAB_PARTS) -> dict:
+    """The whole grid (registered as the experiment "norm_lab" in angpt.experiments)."""
+    parts = [parts] if isinstance(parts, str) else list(parts)
+    runs = {}
+    for part in parts:
+        jobs = norm_lab_jobs(part, budget)
+        runs[part] = [norm_lab_run(j, budget, seed, progress) for seed in range(seeds) for j in jobs]
+    return {"config": NORM_LAB[budget], "runs": runs}
+
+
+def find_run(runs: Sequence[dict], **match) -> dict:
+    """The one run whose fields equal `match` (ValueError naming what exists otherwise)."""
+    found = [r for r in runs if all(r.get(k) == v for k, v in match.items())]
+    if len(found) != 1:
+        have = sorted({tuple((k, r.get(k)) for k in match) for r in runs})
+        raise ValueError(f"{len(found)} runs match {match}; available: {have}")
+    return found[0]
 
 
 def _check_sites(sites) -> tuple[str, ...]:

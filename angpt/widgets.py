@@ -143,9 +143,11 @@ class LiveNormPlot:
         now = time.perf_counter()
         if force or now - self._last_draw >= self.min_interval:
             self._last_draw = now
+            from IPython.display import display
+
             with self.output:
                 self.output.clear_output(wait=True)
-                self.figure.show()
+                display(self.figure)
 
     def view(self):
         """The widget to put on screen."""

@@ -232,3 +232,43 @@ def test_recorder_in_the_training_loop_costs_under_ten_percent():
     overhead = recording / run.train_time
     print(f"recorder overhead {overhead:.1%} ({recording:.3f} s of {run.train_time:.3f} s)")
     assert overhead < 0.10
+
+
+# ------------------------------------------------------------------ chapter 4 geometry, the grid
+
+
+def test_lerp_angle_closed_form_against_measurement_and_limits():
+    for alpha in (0.05, 0.3, 0.7):
+        for theta in (0.2, 1.5, 3.0):
+            assert tr.measured_lerp_angle(alpha, theta, d=32, n=64) == pytest.approx(tr.lerp_angle(alpha, theta), abs=1e-9)
+    small = np.array([1e-4])
+    assert tr.lerp_angle(0.3, small)[0] == pytest.approx(0.3 * 1e-4, rel=1e-3)  # agrees with SLERP near 0
+    assert tr.lerp_angle(0.05, math.pi / 2) == pytest.approx(math.atan(0.05 / 0.95))
+    assert tr.lerp_angle(0.3, math.pi - 1e-9) == pytest.approx(0.0, abs=1e-6)  # alpha < 1/2: no move at 180 deg
+    with pytest.raises(ValueError, match="alpha"):
+        tr.lerp_angle(1.5, 1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        tr.measured_lerp_angle(-0.1, 1.0)
+
+
+def test_sublayer_angles_of_an_untrained_model_are_near_90_degrees():
+    recs = tr.sublayer_angles(_model("ngpt", d_model=64), _idx())
+    assert [(r["layer"], r["site"]) for r in recs] == [(0, "attn"), (0, "mlp"), (1, "attn"), (1, "mlp")]
+    assert all(75 < r["mean"] < 105 and r["min"] <= r["mean"] <= r["max"] for r in recs)
+
+
+def test_norm_lab_jobs_and_lookup():
+    jobs = tr.norm_lab_jobs("lab", "quick")
+    g = tr.NORM_LAB["quick"]["lab"]
+    assert len(jobs) == len(g["archs"]) * len(g["lrs"])
+    assert {j["arch"] for j in jobs} == set(g["archs"]) and all(j["depth"] == g["depth"] for j in jobs)
+    widths = [j["width"] for j in tr.norm_lab_jobs("width", "full")]
+    assert widths == list(tr.NORM_LAB["full"]["width"]["widths"])
+    assert tr.find_run(jobs, arch="ngpt", lr=g["lrs"][0])["arch"] == "ngpt"
+    with pytest.raises(ValueError, match="available"):
+        tr.find_run(jobs, arch="ngpt")  # several match
+    with pytest.raises(ValueError, match="valid choices"):
+        tr.norm_lab_jobs("colour")
+    with pytest.raises(ValueError, match="valid choices"):
+        tr.norm_lab_jobs("lab", "medium")
+    assert tr._round({"a": [1.234567, float("nan")], "b": 3}) == {"a": [1.235, None], "b": 3}
