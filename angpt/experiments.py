@@ -376,3 +376,18 @@ def race_lr(budget: str, seeds: int, progress: bool = True) -> dict:
 __all__ = ["EXPERIMENTS", "experiment", "run", "save", "load", "provenance", "PROVENANCE_KEYS",
            "source_hash", "summarize_run", "tokens_to_loss", "speedup", "race_summary", "curves",
            "race_configs", "RACE_MODELS", "RACE_SIZES", "RACE_LR", "DROPS"]
+
+
+# --------------------------------------------------------------------------------------
+# Chapters 3, 5 and 6: the norm lab (the grid lives in angpt.tracking, beside the recorder)
+# --------------------------------------------------------------------------------------
+
+
+@experiment("norm_lab")
+def norm_lab(budget: str, seeds: int, progress: bool = True) -> dict:
+    """Per-layer norms recorded while models train: GPT/GPT+/nGPT/anGPT x learning rate,
+    GPT/GPT+ x depth, anGPT x width (angpt.tracking.NORM_LAB). One seed is enough for the
+    chapters (--seeds 1); more repeat every run."""
+    from .tracking import norm_lab as grid
+
+    return grid(budget, seeds, progress)
