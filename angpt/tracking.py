@@ -442,7 +442,7 @@ NORM_LAB = {
     "full": {
         "model": dict(d_model=256, n_heads=4, seq_len=256),
         "train": dict(steps=1000, batch_size=32, eval_every=0, eval_tokens=16384),
-        "track_every": 25, "corpus": "shakespeare",
+        "track_every": 50, "corpus": "shakespeare",
         "lab": dict(archs=("gpt", "gpt+", "ngpt", "angpt"), lrs=(5e-4, 2e-3, 8e-3), depth=8),
         "depth": dict(archs=("gpt", "gpt+"), depths=(4, 8, 16, 32)),
         "width": dict(archs=("angpt",), widths=(64, 128, 256, 512), depth=8, heads_of=64),
@@ -513,7 +513,13 @@ def norm_lab_run(job: dict, budget: str = "quick", seed: int = 0, progress: bool
         record = getattr(err, "record", None)
         history = record.norms if record is not None else []
         out.update(diverged_at=err.step, final_val_loss=None, final_train_loss=None)
-    out["norms"] = [{k: v for k, v in e.items() if k != "seconds"} for e in history]
+    # Keep what the chapters plot, so the full-size result file stays small: weight-row and
+    # scale statistics only for the width part (chapter 5), only the first and the last
+    # record for the depth part (chapter 3).
+    drop = {"seconds"} | (set() if job["part"] == "width" else {"weights", "scales"})
+    if job["part"] == "depth" and len(history) > 2:
+        history = [history[0], history[-1]]
+    out["norms"] = [{k: v for k, v in e.items() if k not in drop} for e in history]
     return _round(out)
 
 
