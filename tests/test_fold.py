@@ -111,3 +111,11 @@ def test_fold_rejects_other_archs():
         fold(folded)
     with pytest.raises(ValueError, match="Transformer"):
         fold(torch.nn.Linear(2, 2))
+
+
+def test_fold_keeps_dtype_and_checks_half_precision_in_float32():
+    torch.manual_seed(0)
+    model = build_model("angpt", d_model=64, n_layers=2, n_heads=4, seq_len=32).to(torch.bfloat16)
+    folded = fold(model)  # check=True: compares float32 copies, bf16 rounding would hide errors
+    assert folded.head.weight.dtype == torch.bfloat16 and folded.stream_scale["hook_final"].dtype == torch.float32
+    assert fold_error(model, folded, _idx(model.cfg)) < 0.2  # within bf16 rounding of the original
