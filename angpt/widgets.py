@@ -318,8 +318,14 @@ class NormLab:
         return W.VBox([W.HBox([left, right]), self.status, self.plot.view()])
 
     def _ipython_display_(self):
+        import sys
+
         from IPython.display import display
 
+        if "google.colab" in sys.modules:  # Colab draws third-party widgets (plotly's) only with this
+            from google.colab import output
+
+            output.enable_custom_widget_manager()
         display(self.widget)
 
 
