@@ -513,13 +513,20 @@ def norm_lab_run(job: dict, budget: str = "quick", seed: int = 0, progress: bool
         record = getattr(err, "record", None)
         history = record.norms if record is not None else []
         out.update(diverged_at=err.step, final_val_loss=None, final_train_loss=None)
-    # Keep what the chapters plot, so the full-size result file stays small: weight-row and
-    # scale statistics only for the width part (chapter 5), only the first and the last
-    # record for the depth part (chapter 3).
+    # Keep what the chapters plot, so the full-size result file stays small: every hook in
+    # the first and the last record, in between only the residual stream (embed and each
+    # resid_post, the heatmaps); weight-row and scale statistics only for the width part
+    # (chapter 5); only the first and the last record for the depth part (chapter 3).
     drop = {"seconds"} | (set() if job["part"] == "width" else {"weights", "scales"})
     if job["part"] == "depth" and len(history) > 2:
         history = [history[0], history[-1]]
-    out["norms"] = [{k: v for k, v in e.items() if k not in drop} for e in history]
+    kept = []
+    for i, e in enumerate(history):
+        e = {k: v for k, v in e.items() if k not in drop}
+        if 0 < i < len(history) - 1 or job["part"] == "lab":
+            e["norms"] = [r for r in e["norms"] if r["site"] in ("embed", "resid_post")]
+        kept.append(e)
+    out["norms"] = kept
     return _round(out)
 
 

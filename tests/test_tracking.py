@@ -272,3 +272,20 @@ def test_norm_lab_jobs_and_lookup():
     with pytest.raises(ValueError, match="valid choices"):
         tr.norm_lab_jobs("lab", "medium")
     assert tr._round({"a": [1.234567, float("nan")], "b": 3}) == {"a": [1.235, None], "b": 3}
+
+
+def test_norm_lab_run_summary_is_small_and_json_ready(monkeypatch):
+    import json
+
+    quick = {**tr.NORM_LAB["quick"], "train": {**tr.NORM_LAB["quick"]["train"], "steps": 6}, "track_every": 2}
+    monkeypatch.setitem(tr.NORM_LAB, "quick", quick)
+    job = dict(part="width", arch="angpt", lr=2e-3, depth=2, width=32)
+    out = tr.norm_lab_run(job, "quick")
+    json.dumps(out, allow_nan=False)
+    assert out["diverged_at"] is None and out["final_val_loss"] > 0
+    assert [e["step"] for e in out["norms"]] == [0, 2, 4, 6]
+    first, middle = out["norms"][0], out["norms"][1]
+    assert len(first["norms"]) == 2 + 5 * 2 and {r["site"] for r in middle["norms"]} == {"embed", "resid_post"}
+    assert "weights" in middle and "scales" in middle  # the width part keeps the bound statistics
+    depth = tr.norm_lab_run({**job, "part": "depth", "arch": "gpt+"}, "quick")
+    assert [e["step"] for e in depth["norms"]] == [0, 6] and "weights" not in depth["norms"][0]
