@@ -41,6 +41,7 @@ class ModelConfig:
     depth_scaling  LN-Scaling: multiply each sublayer's normalized input by 1/sqrt(layer)
     qk_norm        normalize q and k per head (GPT+ and anGPT: on; nGPT always normalizes)
     lerp_factor    anGPT: multiply the LERP residual by nu(alpha) (ablation switch)
+    taper_final    norm='taper': taper the final norm too (All-Taper); False keeps it (Internal-Taper)
     weight_constraint  None picks the arch's own: gpt 'none', ngpt 'unit', angpt 'bound'
     """
 
@@ -57,6 +58,7 @@ class ModelConfig:
     depth_scaling: bool = False
     mix_fraction: float = 0.25
     dyt_alpha_init: float = 0.5
+    taper_final: bool = False
     init_std: float = 0.02
     # all archs
     qk_norm: bool = False
@@ -94,6 +96,8 @@ class ModelConfig:
             raise ValueError(f"alpha_init must lie in (0, 1), got {self.alpha_init!r}")
         for name in ("dyt_alpha_init", "init_std", "factor_scale"):
             _positive(name, getattr(self, name), integer=False)
+        if not isinstance(self.taper_final, bool):
+            raise ValueError(f"taper_final must be True or False, got {self.taper_final!r}")
 
     @property
     def d_head(self) -> int:
@@ -128,6 +132,7 @@ PRESETS: dict[str, dict] = {
     "mix-ln": dict(arch="gpt", norm="layernorm", placement="mix", mix_fraction=0.25),
     "ln-scaling": dict(arch="gpt", norm="rmsnorm", placement="pre", depth_scaling=True),
     "dyt": dict(arch="gpt", norm="dyt", placement="pre"),
+    "tapernorm": dict(arch="gpt", norm="taper", placement="pre"),  # Internal-Taper (angpt.taper)
 }
 
 
@@ -173,6 +178,12 @@ class TrainConfig:
     track_every: int = 0  # record per-layer norms every k steps (0: off)
     ckpt_path: str | None = None
     ckpt_every: int = 0
+    # TaperNorm (angpt.taper; used only by models with norm='taper'). The paper's constants
+    # are not public: these are our choices, each a knob (schemes.md §6).
+    gate_warmup: float | None = None  # fraction of steps at g = 1 (calibration); None: the LR warm-up
+    gate_taper: float = 0.5  # fraction of steps of the cosine from g = 1 to g = 0
+    taper_ema: float = 0.99  # EMA decay of the calibration and of the scale anchor's target
+    aux_weight: float = 0.0  # lambda of the fixed-target scale loss on the pre-logit stream; 0: off
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_tokens"):
@@ -195,6 +206,18 @@ class TrainConfig:
         if self.warmup_steps >= self.steps and self.warmup_steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be smaller than steps={self.steps}")
         _choice("device", self.device, ("auto", "cpu", "cuda"))
+        if self.gate_warmup is not None and not (isinstance(self.gate_warmup, (int, float))
+                                                 and 0.0 <= self.gate_warmup < 1.0):
+            raise ValueError(f"gate_warmup must be None (the LR warm-up) or a fraction in [0, 1), got {self.gate_warmup!r}")
+        if not (isinstance(self.gate_taper, (int, float)) and 0.0 <= self.gate_taper <= 1.0):
+            raise ValueError(f"gate_taper must be a fraction in [0, 1], got {self.gate_taper!r}")
+        if self.gate_warmup is not None and self.gate_warmup + self.gate_taper > 1.0:
+            raise ValueError(f"gate_warmup + gate_taper = {self.gate_warmup + self.gate_taper:g} must be <= 1 "
+                             f"(the taper has to end within the run)")
+        if not (isinstance(self.taper_ema, (int, float)) and 0.0 <= self.taper_ema < 1.0):
+            raise ValueError(f"taper_ema must lie in [0, 1), got {self.taper_ema!r}")
+        if not (isinstance(self.aux_weight, (int, float)) and self.aux_weight >= 0.0 and math.isfinite(self.aux_weight)):
+            raise ValueError(f"aux_weight must be a finite number >= 0 (0 disables), got {self.aux_weight!r}")
 
     @classmethod
     def for_arch(cls, arch: str, **overrides) -> "TrainConfig":
@@ -212,6 +235,32 @@ class TrainConfig:
         if bad:
             raise ValueError(f"unknown TrainConfig field(s) {bad}; valid fields: {sorted(valid)}")
         return cls(**{**recipe, **overrides})
+
+    @classmethod
+    def for_preset(cls, name: str, **overrides) -> "TrainConfig":
+        """The recipe each preset's paper trains with: `for_arch` plus what the scheme needs.
+
+            gpt, gpt+, peri-ln, dyt   for_arch('gpt'): AdamW, wd 0.1, 5 % linear warm-up, clip 1
+            post-ln, mix-ln           warm-up 10 % of the steps: Post-LN needs it (Xiong et al.
+                                      2020); the Mix-LN/LN-Scaling scripts use 2k of 20k steps
+            ln-scaling                warm-up 10 % (its script); its plain init is in the model
+                                      (angpt.model: no 1/sqrt(2L) on output projections)
+            tapernorm                 for_arch('gpt') + the gate schedule fields (defaults: gate
+                                      warm-up = LR warm-up, cosine taper over half the run)
+            ngpt, angpt               for_arch: Adam, no weight decay, no warm-up
+
+        Choice: the optimizer (AdamW, wd 0.1, clipping) stays the GPT family's for every
+        scheme (the LN-Scaling script uses no weight decay and no clipping), so that a
+        comparison on the same data compares the schemes, not optimizers. DyT's alpha_0
+        (0.5, the official default) lives in ModelConfig.dyt_alpha_init.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; valid choices: {', '.join(map(repr, PRESETS))}")
+        steps = overrides.get("steps", cls.steps)
+        recipe = {}
+        if name in ("post-ln", "mix-ln", "ln-scaling") and steps > 1:
+            recipe["warmup_steps"] = max(1, steps // 10)
+        return cls.for_arch(PRESETS[name]["arch"], **{**recipe, **overrides})
 
     def replace(self, **changes) -> "TrainConfig":
         return replace(self, **changes)

@@ -45,7 +45,8 @@ def _check_angpt(model) -> None:
     if model.cfg.arch != "angpt":
         raise ValueError(
             f"only anGPT can be folded, got arch {model.cfg.arch!r}: nGPT normalizes every token "
-            f"exactly (a per-token division, not a constant) and the GPT family has its norms"
+            f"exactly (a per-token division, not a constant) and the GPT family has its norms "
+            f"(except TaperNorm, norm 'taper', once its gate is 0)"
         )
 
 
@@ -60,11 +61,17 @@ def _lerp_diagonals(block, alpha) -> tuple[torch.Tensor, torch.Tensor]:
 def fold(model: Transformer, check: bool = True) -> Transformer:
     """A folded copy of an anGPT model (on the same device and dtype; `model` is untouched).
 
+    A TaperNorm GPT (norm 'taper') tapered off to g = 0 folds too: `angpt.taper.fold_taper`.
+
     The folded model's residual stream is g = P^{-1} h; `folded.stream_scale[hook]` holds P
     (float32, shape (d_m,)) for each residual-stream hook, so `cache[hook] * P` is anGPT's h.
     check: verify on a random batch that the logits agree (relative error <= 1e-4, in
     float32 on a copy when the model is in half precision); raises RuntimeError otherwise.
     """
+    if isinstance(model, Transformer) and model.cfg.arch == "gpt" and model.cfg.norm == "taper":
+        from .taper import fold_taper
+
+        return fold_taper(model, check=check)
     _check_angpt(model)
     cfg = model.cfg
     ref = model.head.weight

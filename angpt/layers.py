@@ -137,11 +137,10 @@ def make_norm(kind: str, d: int, dyt_alpha_init: float = 0.5) -> nn.Module:
         return LayerNorm(d)
     if kind == "dyt":
         return DyT(d, dyt_alpha_init)
-    if kind == "taper":
-        raise ValueError(
-            "norm='taper' (TaperNorm) is not yet available: it arrives with its gate schedule "
-            "in the training code; valid choices now: 'rmsnorm', 'layernorm', 'dyt'"
-        )
+    if kind == "taper":  # defined beside its gate schedule and folding (angpt.taper)
+        from .taper import TaperNorm
+
+        return TaperNorm(d)
     raise ValueError(f"unknown norm {kind!r}; valid choices: 'rmsnorm', 'layernorm', 'dyt', 'taper'")
 
 

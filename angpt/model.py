@@ -21,6 +21,7 @@ from torch import nn
 from .blocks import layer_placement, make_block
 from .config import PRESETS, ModelConfig, preset
 from .layers import DyT, HookPoint, LayerNorm, RMSNorm, Scale, make_norm
+from .taper import TaperNorm
 
 
 def _is_compiling() -> bool:
@@ -61,6 +62,8 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(make_block(cfg, i, folded) for i in range(cfg.n_layers))
         final_norm = cfg.arch == "gpt" and layer_placement(cfg, cfg.n_layers - 1) != "post"
         self.final_norm = make_norm(cfg.norm, d, cfg.dyt_alpha_init) if final_norm else nn.Identity()
+        if final_norm and cfg.norm == "taper":  # Internal-Taper keeps its final norm (angpt.taper)
+            self.final_norm.tapers = cfg.taper_final
         self.hook_final = HookPoint()
         self.head = nn.Linear(d, V, bias=False)
         self.s_z = Scale(V, 1.0, 1.0 / math.sqrt(d)) if cfg.arch != "gpt" and not folded else None
@@ -167,7 +170,7 @@ class Transformer(nn.Module):
             if isinstance(module, Scale):
                 value = module()
                 out[name] = value.abs() if name.rsplit(".", 1)[-1].startswith("alpha") else value
-            elif isinstance(module, (RMSNorm, LayerNorm, DyT)):
+            elif isinstance(module, (RMSNorm, LayerNorm, DyT, TaperNorm)):
                 for pname, p in module.named_parameters(recurse=False):
                     out[f"{name}.{pname}"] = p
         if self.embed_scale is not None:

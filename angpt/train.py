@@ -15,6 +15,8 @@ What the loop does, in order, each step (the recipe is in `TrainConfig.for_arch`
 6. every `eval_every` steps, the validation loss on a fixed token budget (the same text
    for every run); every `track_every` steps, per-layer norms (angpt.tracking);
    every `ckpt_every` steps, an atomic checkpoint; then `callback(step, record)`.
+TaperNorm models (norm 'taper') also get their gate set before each step, and the optional
+scale anchor added to the loss (angpt.taper.TaperController; TrainConfig.gate_*, aux_weight).
 
 Step times cover only steps 1-5 (with torch.cuda.synchronize on CUDA), never evaluation,
 norm tracking or checkpoints. A checkpoint holds the model, the optimizer, the step, the
@@ -185,17 +187,20 @@ def evaluate(model, xv: torch.Tensor, yv: torch.Tensor, batch_size: int, device:
     return total / n
 
 
-def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str | None = None):
+def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str | None = None, aux=None):
     """One update: forward, backward, divergence check, clip, optimizer step, constraint.
 
     `fwd` is the model or its torch.compile'd wrapper; `model` the module that owns the
     weights. Returns (loss, grad norm) as floats. angpt.bench times exactly this function.
     Raises DivergenceError, before the optimizer step, on a NaN/inf loss or gradient.
+    aux: None, or a function returning a term to add to the loss after the forward pass
+    (TaperNorm's scale anchor, angpt.taper); the returned loss stays the cross-entropy.
     """
     device = x.device
     with autocast(device):
         loss = loss_fn(fwd, x, y)
-    loss.backward()
+        extra = aux() if aux is not None else None
+    (loss if extra is None else loss + extra).backward()
     loss_value = loss.item()
     if not math.isfinite(loss_value):
         opt.zero_grad(set_to_none=True)
@@ -345,6 +350,9 @@ def train(
         # on-disk cache still makes the second run of the same shapes compile fast.
         torch._dynamo.reset()
     fwd = torch.compile(model) if tcfg.compile else model
+    from .taper import controller
+
+    taper = controller(model, tcfg)  # TaperNorm's gate schedule; None for every other model
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     from tqdm.auto import tqdm
 
@@ -360,8 +368,11 @@ def train(
             lr = lr_at(step, tcfg)
             for group in opt.param_groups:
                 group["lr"] = lr
+            if taper is not None:
+                taper.before_step(step)
             loss_value, grad_norm = train_step(model, fwd, opt, x.to(device, non_blocking=True),
-                                               y.to(device, non_blocking=True), tcfg.grad_clip, n, ckpt)
+                                               y.to(device, non_blocking=True), tcfg.grad_clip, n, ckpt,
+                                               aux=taper.aux_loss if taper is not None else None)
             sync()
             dt = time.perf_counter() - t0
             record.train_time += dt
