@@ -2,6 +2,7 @@
 
     python -m angpt bench                       # quick size on CPU, full size on a GPU
     python -m angpt bench --size full --out book/results/bench.json
+    python -m angpt bench --inference --size full --out book/results/bench_inference.json   # chapter 9
 
 How (style.md §6): all models are built once on the same device and timed round-robin,
 one step each in turn, the order rotated every round, so drifts of clock speed, cache or
@@ -142,6 +143,257 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------ inference (chapter 9)
+#
+# The forward pass at inference, as ratios to GPT+ in one process: GPT+, nGPT, anGPT as
+# trained, and anGPT folded (angpt.fold: every constant in the weights, a plain residual
+# add). Two kinds of work: `prefill`, one forward over a whole prompt (B, T), and `decode`,
+# one new token (B, 1) attending to a KV cache of `context` tokens (angpt.decode), which
+# is what each generated token costs. Same round-robin timing as `step_times`.
+
+PAPER_INFERENCE_OVERHEAD = {"ngpt": 0.03, "angpt": 0.0}  # anGPT paper (methods.md §4.9), vs GPT+
+INFERENCE_MODELS = ("gpt+", "ngpt", "angpt", "angpt:folded")
+INFERENCE_SIZES = {
+    "quick": {
+        "sizes": {"d64 L2": dict(d_model=64, n_layers=2, n_heads=2, seq_len=64),
+                  "d128 L2": dict(d_model=128, n_layers=2, n_heads=4, seq_len=64)},
+        "shapes": [dict(kind="prefill", batch=4, tokens=64), dict(kind="decode", batch=4, context=63)],
+    },
+    "full": {
+        "sizes": {"d512 L8": dict(d_model=512, n_layers=8, n_heads=8, seq_len=1024),
+                  "d1024 L16": dict(d_model=1024, n_layers=16, n_heads=16, seq_len=1024),
+                  "d2048 L16": dict(d_model=2048, n_layers=16, n_heads=16, seq_len=1024)},
+        "shapes": [dict(kind="prefill", batch=8, tokens=1024), dict(kind="decode", batch=1, context=1023),
+                   dict(kind="decode", batch=32, context=1023)],
+    },
+}
+
+
+def _round_robin(fns: dict, steps: int, warmup: int, sync) -> dict[str, list[float]]:
+    """Time each fn once per round, rotating the order; the first `warmup` rounds untimed."""
+    names = list(fns)
+    times = {m: [] for m in names}
+    for r in range(warmup + steps):
+        for m in names[r % len(names):] + names[:r % len(names)]:
+            sync()
+            t0 = time.perf_counter()
+            fns[m]()
+            sync()
+            if r >= warmup:
+                times[m].append(time.perf_counter() - t0)
+    return times
+
+
+def _check_shape(shape: dict, seq_len: int) -> dict:
+    kind = shape.get("kind")
+    if kind == "prefill":
+        n = shape.get("tokens", seq_len)
+        if not isinstance(n, int) or not 1 <= n <= seq_len:
+            raise ValueError(f"prefill tokens must lie in [1, seq_len={seq_len}], got {n!r}")
+    elif kind == "decode":
+        n = shape.get("context")
+        if not isinstance(n, int) or not 0 <= n < seq_len:
+            raise ValueError(f"decode context must lie in [0, seq_len-1={seq_len - 1}], got {n!r}")
+    else:
+        raise ValueError(f"unknown shape kind {kind!r}; valid choices: 'prefill', 'decode'")
+    b = shape.get("batch")
+    if not isinstance(b, int) or isinstance(b, bool) or b < 1:
+        raise ValueError(f"batch must be a positive integer, got {b!r}")
+    return dict(shape)
+
+
+def inference_models(model_kw: dict, models=INFERENCE_MODELS, seed: int = 0, device="cpu") -> dict:
+    """{name: model in eval mode, float32, on `device`}, each built with `seed`: presets by
+    name, and 'angpt:folded', angpt.fold of the 'angpt' model (the same weights)."""
+    from .fold import fold
+    from .model import build_model
+
+    for name in models:
+        if ":" in name and name != "angpt:folded":
+            raise ValueError(f"unknown model {name!r}; valid choices: a preset name or 'angpt:folded'")
+    out = {}
+    for name in dict.fromkeys(m.split(":")[0] for m in models):  # 'angpt:folded' needs 'angpt'
+        torch.manual_seed(seed)
+        out[name] = build_model(preset(name, **model_kw)).to(device).eval()
+    if "angpt:folded" in models:
+        prev = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")  # fold checks itself in float32: no TF32 here
+        try:
+            out["angpt:folded"] = fold(out["angpt"]).eval()
+        finally:
+            torch.set_float32_matmul_precision(prev)
+    return {m: out[m] for m in models}
+
+
+@torch.no_grad()
+def inference(models=INFERENCE_MODELS, size: str = "quick", sizes: dict | None = None, shapes=None,
+              steps: int = 30, warmup: int = 5, device: str = "auto", dtype: str | None = None,
+              baseline: str = "gpt+", seed: int = 0, batch_size: int | None = None) -> dict:
+    """Median forward time of each model per (size, shape), and its ratio to `baseline`.
+
+    size      'quick' or 'full' picks INFERENCE_SIZES[size]; `sizes` ({label: ModelConfig
+              kwargs}) and `shapes` ([{kind: 'prefill', batch, tokens} | {kind: 'decode',
+              batch, context}]) override it.
+    dtype     'float32' or 'bfloat16' weights (default: bfloat16 on CUDA, float32 on CPU)
+    Decoding uses angpt.decode's KV cache: the cache is filled once per model, and each
+    timed call is one (B, 1) step from that same state. Also reports the fold's relative
+    logit error on the prefill input (float32, before any cast).
+    """
+    from .decode import KVCache, forward_cached
+    from .fold import fold_error
+    from .train import device_name, resolve_device
+
+    if size not in INFERENCE_SIZES:
+        raise ValueError(f"unknown size {size!r}; valid choices: {', '.join(map(repr, INFERENCE_SIZES))}")
+    models = list(models)
+    if baseline not in models:
+        raise ValueError(f"the baseline {baseline!r} must be among the models {models}")
+    for name, v, lo in (("steps", steps, 1), ("warmup", warmup, 0)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    dev = resolve_device(device)
+    dtype = dtype or ("bfloat16" if dev.type == "cuda" else "float32")
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"unknown dtype {dtype!r}; valid choices: 'float32', 'bfloat16'")
+    sizes = dict(sizes or INFERENCE_SIZES[size]["sizes"])
+    shapes = list(shapes or INFERENCE_SIZES[size]["shapes"])
+    if batch_size is not None:
+        shapes = [{**s, "batch": batch_size} for s in shapes]
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    g = torch.Generator().manual_seed(seed)
+    result = {"device": device_name(dev), "dtype": dtype, "models": models, "baseline": baseline,
+              "steps": steps, "warmup": warmup, "sizes": sizes, "shapes": [], "n_params": {},
+              "fold_error": {}, "rows": [], "kv_cache": True,
+              "paper_overhead": dict(PAPER_INFERENCE_OVERHEAD)}
+    for label, kw in sizes.items():
+        built = inference_models(kw, models, seed, dev)
+        cfg = next(iter(built.values())).cfg
+        checked = [_check_shape(s, cfg.seq_len) for s in shapes]
+        probe = torch.randint(0, cfg.vocab_size, (2, min(cfg.seq_len, 64)), generator=g).to(dev)
+        if "angpt" in built and "angpt:folded" in built:
+            prev = torch.get_float32_matmul_precision()
+            torch.set_float32_matmul_precision("highest")
+            try:
+                result["fold_error"][label] = fold_error(built["angpt"], built["angpt:folded"], probe)
+            finally:
+                torch.set_float32_matmul_precision(prev)
+        result["n_params"][label] = {m: sum(p.numel() for p in built[m].parameters()) for m in models}
+        for m in built.values():
+            m.to(device=dev, dtype=getattr(torch, dtype))
+        for shape in checked:
+            B = shape["batch"]
+            if shape["kind"] == "prefill":
+                idx = torch.randint(0, cfg.vocab_size, (B, shape["tokens"]), generator=g).to(dev)
+                fns = {m: (lambda model=built[m]: model(idx)) for m in models}
+            else:
+                ctx = torch.randint(0, cfg.vocab_size, (B, shape["context"] + 1), generator=g).to(dev)
+                fns = {}
+                for m in models:
+                    cache = KVCache(built[m])
+                    if shape["context"]:
+                        forward_cached(built[m], ctx[:, :-1], cache)
+                    state = cache.snapshot()
+
+                    def step(model=built[m], cache=cache, state=state):
+                        cache.restore(state)  # list copies: microseconds, the same for every model
+                        forward_cached(model, ctx[:, -1:], cache)
+                    fns[m] = step
+            times = _round_robin(fns, steps, warmup, sync)
+            base = statistics.median(times[baseline])
+            for m in models:
+                q = _quantiles(times[m])
+                result["rows"].append({"size": label, **shape, "model": m, **q,
+                                       "ratio": statistics.median(times[m]) / base})
+            if shape not in result["shapes"]:
+                result["shapes"].append(shape)
+        del built
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return result
+
+
+def _shape_label(row: dict) -> str:
+    if row["kind"] == "prefill":
+        return f"prefill B={row['batch']} T={row['tokens']}"
+    return f"decode B={row['batch']} ctx={row['context']}"
+
+
+def format_inference_table(result: dict) -> str:
+    """One line per (size, shape): each model's median ms and its ratio to the baseline."""
+    models = result["models"]
+    w = max(12, *(len(m) + 6 for m in models))
+    lines = [f"device: {result['device']}, {result['dtype']}; forward pass, median of {result['steps']} interleaved "
+             f"calls after {result['warmup']} warm-up rounds; decode = one token with a KV cache; "
+             f"ratio = time / {result['baseline']}"]
+    head = f"{'size':<10} {'shape':<24}" + "".join(f"{m + ' ms':>{w}} {'ratio':>6}" for m in models)
+    lines += [head, "-" * len(head)]
+    rows = {}
+    for r in result["rows"]:
+        rows.setdefault((r["size"], _shape_label(r)), {})[r["model"]] = r
+    for (size, shape), by in rows.items():
+        lines.append(f"{size:<10} {shape:<24}" + "".join(
+            f"{by[m]['median_ms']:>{w}.3f} {by[m]['ratio']:>6.3f}" for m in models))
+    if result["fold_error"]:
+        errs = ", ".join(f"{k}: {v:.1e}" for k, v in result["fold_error"].items())
+        lines.append(f"fold: max relative logit error (float32) {errs}")
+    paper = ", ".join(f"{m} +{100 * v:.0f} %" for m, v in result["paper_overhead"].items())
+    lines.append(f"paper (anGPT, inference overhead vs GPT+): {paper}")
+    return "\n".join(lines)
+
+
+# What a forward pass executes, op by op (chapter 9: "nothing left but QK-norm and the
+# linear maps"). Groups of ATen ops, as the dispatcher sees them; anything else is 'other'.
+OP_GROUPS = {
+    "matmul": ("mm", "bmm", "addmm", "matmul", "linear", "baddbmm"),
+    "attention": ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+                  "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+                  "scaled_dot_product_attention", "_scaled_dot_product_attention_math", "softmax", "_softmax"),
+    # a reduction over a token's vector that the output is then divided by
+    "normalization": ("linalg_vector_norm", "norm", "mean", "var_mean", "_fused_rms_norm", "rms_norm",
+                      "native_layer_norm", "layer_norm"),
+    "elementwise": ("mul", "mul_", "add", "add_", "sub", "rsub", "div", "div_", "pow", "abs", "addcmul", "silu",
+                    "clamp_min", "rsqrt", "sqrt", "neg", "tanh", "exp", "where", "masked_fill"),
+    "layout": ("view", "_unsafe_view", "t", "permute", "transpose", "slice", "split", "unbind", "clone", "cat",
+               "expand", "reshape", "contiguous", "chunk", "unsqueeze", "squeeze", "select", "embedding",
+               "_to_copy", "to", "alias", "detach"),
+}
+
+
+@torch.no_grad()
+def forward_ops(model: torch.nn.Module, idx: torch.Tensor) -> dict:
+    """{'ops': {aten op: count}, 'groups': {group: count}} of one forward pass on idx.
+
+    Counted below autograd with a TorchDispatchMode, so the numbers are what runs, e.g.
+    RMSNorm as pow/mean/add/rsqrt/mul where torch has no fused kernel. The input check
+    (ids within the vocabulary) counts as 'other'.
+    """
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops[func.overloadpacket.__name__] += 1
+            return func(*args, **(kwargs or {}))
+
+    was_training = model.training
+    model.eval()
+    try:
+        with _Count() as c:
+            model(idx)
+    finally:
+        model.train(was_training)
+    group_of = {op: g for g, ops in OP_GROUPS.items() for op in ops}
+    groups = Counter({g: 0 for g in (*OP_GROUPS, "other")})
+    for op, n in c.ops.items():
+        groups[group_of.get(op, "other")] += n
+    return {"ops": dict(sorted(c.ops.items())), "groups": dict(groups)}
+
+
 # ------------------------------------------------------------------------------ CLI
 
 
@@ -156,12 +408,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile every model")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated presets; the first ratio base is gpt+")
     p.add_argument("--out", default=None, help="also write the result (with provenance) as JSON here")
+    p.add_argument("--inference", action="store_true",
+                   help="time the forward pass instead (prefill and one-token decoding with a KV cache) of "
+                        "GPT+, nGPT, anGPT and the folded anGPT, at several sizes (see INFERENCE_SIZES)")
 
 
 def main(args: argparse.Namespace) -> int:
     from .config import budget
     from .experiments import provenance, save
 
+    if getattr(args, "inference", False):
+        return inference_main(args)
     result = step_times(models=[m for m in args.models.split(",") if m], size=args.size or budget(),
                         steps=args.steps, warmup=args.warmup, device=args.device, compile=args.compile,
                         batch_size=args.batch_size)
@@ -173,3 +430,24 @@ def main(args: argparse.Namespace) -> int:
 
 
 __all__ = ["step_times", "format_table", "PAPER_STEP_TIME", "BENCH_SIZES", "add_arguments", "main"]
+
+
+def inference_main(args: argparse.Namespace) -> int:
+    """`python -m angpt bench --inference`: the inference ratio table (and --out JSON)."""
+    from .config import budget
+    from .experiments import provenance, save
+
+    if args.compile:
+        raise ValueError("--compile is not supported with --inference (the KV-cache path runs eagerly)")
+    models = INFERENCE_MODELS if args.models == ",".join(MODELS) else [m for m in args.models.split(",") if m]
+    result = inference(models=models, size=args.size or budget(), steps=args.steps, warmup=args.warmup,
+                       device=args.device, batch_size=args.batch_size)
+    print(format_inference_table(result))
+    if args.out:
+        save({"experiment": "bench-inference", "provenance": provenance(result["device"]), **result}, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+__all__ += ["inference", "inference_models", "format_inference_table", "forward_ops", "inference_main",
+            "INFERENCE_MODELS", "INFERENCE_SIZES", "PAPER_INFERENCE_OVERHEAD", "OP_GROUPS"]
