@@ -180,8 +180,8 @@ class TrainConfig:
     ckpt_every: int = 0
     # TaperNorm (angpt.taper; used only by models with norm='taper'). The paper's constants
     # are not public: these are our choices, each a knob (schemes.md §6).
-    gate_warmup: float | None = None  # fraction of steps at g = 1 (calibration); None: the LR warm-up
-    gate_taper: float = 0.5  # fraction of steps of the cosine from g = 1 to g = 0
+    gate_warmup: float | None = 0.25  # fraction of steps at g = 1 (calibration); None: the LR warm-up (paper)
+    gate_taper: float = 0.4  # fraction of steps of the cosine from g = 1 to g = 0
     taper_ema: float = 0.99  # EMA decay of the calibration and of the scale anchor's target
     aux_weight: float = 0.0  # lambda of the fixed-target scale loss on the pre-logit stream; 0: off
 
@@ -245,8 +245,11 @@ class TrainConfig:
                                       2020); the Mix-LN/LN-Scaling scripts use 2k of 20k steps
             ln-scaling                warm-up 10 % (its script); its plain init is in the model
                                       (angpt.model: no 1/sqrt(2L) on output projections)
-            tapernorm                 for_arch('gpt') + the gate schedule fields (defaults: gate
-                                      warm-up = LR warm-up, cosine taper over half the run)
+            tapernorm                 for_arch('gpt') + the gate schedule fields (defaults: g = 1
+                                      for the first 25 % of the steps, cosine to 0 over the next
+                                      40 %; the paper's rule, gate warm-up = LR warm-up, is
+                                      gate_warmup=None: too short in runs of a few hundred steps,
+                                      chapter 10)
             ngpt, angpt               for_arch: Adam, no weight decay, no warm-up
 
         Choice: the optimizer (AdamW, wd 0.1, clipping) stays the GPT family's for every

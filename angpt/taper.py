@@ -29,9 +29,11 @@ starts (TrainConfig.aux_weight = lambda; 0, the default, switches it off).
 
 Choices where the paper's constants are not public (schemes.md §6, "Open"), each a knob:
   - EMA decay 0.99 (a third-party reimplementation's value): TrainConfig.taper_ema;
-  - gate warm-up = the learning-rate warm-up (the paper, as quoted), at least one update:
-    TrainConfig.gate_warmup (a fraction of the steps; None = the LR warm-up);
-  - taper length half of the run, so the model trains its last ~45 % without statistics:
+  - gate warm-up the first 25 % of the steps: TrainConfig.gate_warmup (a fraction of the
+    steps; None = the LR warm-up, the paper's rule as quoted, at least one update). In our
+    short runs the LR warm-up is a handful of steps, the stream has not yet left its initial
+    scale, c comes out near 1/init_std, and the taper diverges (chapter 10 shows it);
+  - taper length 40 % of the steps, so the model trains its last 35 % without statistics:
     TrainConfig.gate_taper (a fraction of the steps; 0 = switch off at once);
   - lambda = 0 by default; 0.01 is the third-party sketch's value;
   - the RMS variant only (the LayerNorm variant's exact form is not public).

@@ -112,9 +112,10 @@ def test_gate_schedule():
     with pytest.raises(ValueError, match="k_w"):
         T.gate_at(1, 5, 2)
     t = TrainConfig.for_preset("tapernorm", steps=100)
-    assert T.gate_steps(t) == (t.warmup_steps, t.warmup_steps + 50)  # paper: gate warm-up = LR warm-up
+    assert T.gate_steps(t) == (25, 65)  # our defaults: 25 % at g = 1, 40 % of cosine
+    assert T.gate_steps(t.replace(gate_warmup=None)) == (t.warmup_steps, t.warmup_steps + 40)  # the paper's rule
     assert T.gate_steps(t.replace(gate_warmup=0.2, gate_taper=0.3)) == (20, 50)
-    assert T.gate_steps(t.replace(warmup_steps=0, gate_taper=1.0)) == (1, 100)  # >= 1 calibration step
+    assert T.gate_steps(t.replace(gate_warmup=None, warmup_steps=0, gate_taper=1.0)) == (1, 100)  # >= 1 step
 
 
 def test_gate_follows_its_schedule_in_training(small_corpus):
