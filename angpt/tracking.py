@@ -468,13 +468,13 @@ def norm_lab_jobs(part: str, budget: str = "quick") -> list[dict]:
         raise ValueError(f"unknown budget {budget!r}; valid choices: {', '.join(map(repr, NORM_LAB))}")
     if part not in NORM_LAB_PARTS:
         raise ValueError(f"unknown part {part!r}; valid choices: {', '.join(map(repr, NORM_LAB_PARTS))}")
-    from .config import TrainConfig, preset
+    from .config import TrainConfig
 
     size, g = NORM_LAB[budget], NORM_LAB[budget][part]
     width = size["model"]["d_model"]
     jobs = []
     for arch in g["archs"]:
-        default_lr = TrainConfig.for_arch(preset(arch).arch).lr
+        default_lr = TrainConfig.for_preset(arch).lr
         if part == "lab":
             jobs += [dict(arch=arch, lr=lr, depth=g["depth"], width=width) for lr in g["lrs"]]
         elif part == "depth":
@@ -501,7 +501,7 @@ def norm_lab_run(job: dict, budget: str = "quick", seed: int = 0, progress: bool
     cfg = preset(job["arch"], **{**size["model"], "d_model": job["width"], "n_heads": heads,
                                  "n_layers": job["depth"]})
     train_kw = {**size["train"], **({"steps": size[job["part"]]["steps"]} if "steps" in size[job["part"]] else {})}
-    tcfg = TrainConfig.for_arch(cfg.arch, **train_kw, lr=job["lr"], seed=seed, track_every=size["track_every"])
+    tcfg = TrainConfig.for_preset(job["arch"], **train_kw, lr=job["lr"], seed=seed, track_every=size["track_every"])
     out = {**job, "seed": seed, "diverged_at": None}
     recorder = None
     try:

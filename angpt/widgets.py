@@ -187,7 +187,8 @@ def default_sizes(size: str | None = None) -> dict:
 class NormLab:
     """The norm lab: knobs, a Train button, a progress bar and the live figure.
 
-    Knobs: arch (every preset in angpt.PRESETS), depth, width d_model, learning rate,
+    Knobs: arch (every preset in angpt.PRESETS, trained with TrainConfig.for_preset:
+    its paper's recipe), depth, width d_model, learning rate,
     weight constraint on/off (nGPT/anGPT: the arch's own; off trains without it; the GPT
     family has none), number of steps. `train()` is what the button runs; tests call it
     directly. Each knob change only re-validates the configuration (fast); training runs
@@ -211,7 +212,7 @@ class NormLab:
         self.depth = W.IntSlider(value=d["depth"], min=1, max=24, description="depth", style=style)
         self.width = W.Dropdown(options=sorted(set(WIDTHS) | {d["width"]}), value=d["width"],
                                 description="width d", style=style)
-        lr = d.get("lr", TrainConfig.for_arch(PRESETS[arch]["arch"]).lr)
+        lr = d.get("lr", TrainConfig.for_preset(arch).lr)
         self.lr = W.FloatLogSlider(value=lr, base=10, min=-4.5, max=-1, step=0.25, description="learning rate",
                                    readout_format=".1e", style=style)
         self.constraint = W.Checkbox(value=d.get("constraint", True), description="weight constraint", indent=False)
@@ -247,15 +248,14 @@ class NormLab:
             over["weight_constraint"] = "none"
         cfg = preset(name, **over)
         steps = self.steps.value
-        tcfg = TrainConfig.for_arch(cfg.arch, steps=steps, lr=float(self.lr.value), batch_size=self.batch_size,
+        tcfg = TrainConfig.for_preset(name, steps=steps, lr=float(self.lr.value), batch_size=self.batch_size,
                                     track_every=self.track_every, eval_every=0, eval_tokens=4 * self.seq_len * 8)
         return cfg, tcfg
 
     def on_change(self, change=None) -> None:
         """A knob moved: adapt the dependent knobs, re-validate, say what Train will do."""
         if change is not None and change.get("owner") is self.arch:
-            arch = PRESETS[self.arch.value]["arch"]
-            self.lr.value = TrainConfig.for_arch(arch).lr  # each paper's own learning rate
+            self.lr.value = TrainConfig.for_preset(self.arch.value).lr  # each paper's own learning rate
         family = PRESETS[self.arch.value]["arch"]
         self.constraint.disabled = family == "gpt"  # the GPT family has no weight constraint
         self.constraint.description = {"gpt": "weight constraint (none in GPT)", "ngpt": "‖w‖ = 1 (nGPT)",

@@ -144,6 +144,7 @@ def test_heatmap_grid():
 # ------------------------------------------------------------------ real models
 
 import angpt  # noqa: E402
+from angpt.train import train  # noqa: E402  (angpt.train is the submodule once anything imported it)
 
 
 def _model(name, **kw):
@@ -223,7 +224,7 @@ def test_recorder_in_the_training_loop_costs_under_ten_percent():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core, as the book's quick mode; steadier timings on a shared CPU
     try:
-        run = angpt.train(cfg, tcfg, recorder=rec, progress=False)
+        run = train(cfg, tcfg, recorder=rec, progress=False)
     finally:
         torch.set_num_threads(threads)
     assert [e["step"] for e in run.norms] == [0, 10, 20]

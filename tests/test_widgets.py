@@ -52,10 +52,11 @@ def test_every_knob_change_answers_within_300_ms():
 
 def test_arch_change_sets_that_papers_learning_rate():
     lab = wd.NormLab(**TINY)
-    lab.arch.value = "gpt+"
-    assert lab.lr.value == pytest.approx(angpt.TrainConfig.for_arch("gpt").lr)
-    lab.arch.value = "ngpt"
-    assert lab.lr.value == pytest.approx(angpt.TrainConfig.for_arch("ngpt").lr)
+    for name in ("gpt+", "ngpt", "post-ln"):
+        lab.arch.value = name
+        assert lab.lr.value == pytest.approx(angpt.TrainConfig.for_preset(name).lr)
+    # each preset trains with its own recipe: Post-LN gets its longer warm-up
+    assert lab.configs()[1].warmup_steps == angpt.TrainConfig.for_preset("post-ln", steps=TINY["steps"]).warmup_steps
 
 
 def test_button_click_trains_and_updates_the_figure_live(one_thread):
