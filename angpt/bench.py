@@ -319,20 +319,21 @@ def _shape_label(row: dict) -> str:
 
 
 def format_inference_table(result: dict) -> str:
-    """One line per (size, shape): each model's median ms and its ratio to the baseline."""
+    """One line per (size, shape): each model's median time and, in brackets, its ratio to
+    the baseline."""
     models = result["models"]
-    w = max(12, *(len(m) + 6 for m in models))
+    w = max(18, *(len(m) + 2 for m in models))
     lines = [f"device: {result['device']}, {result['dtype']}; forward pass, median of {result['steps']} interleaved "
-             f"calls after {result['warmup']} warm-up rounds; decode = one token with a KV cache; "
-             f"ratio = time / {result['baseline']}"]
-    head = f"{'size':<10} {'shape':<24}" + "".join(f"{m + ' ms':>{w}} {'ratio':>6}" for m in models)
+             f"calls after {result['warmup']} warm-up rounds; decode = one token with a KV cache",
+             f"each cell: median ms (time / {result['baseline']})"]
+    head = f"{'size':<10} {'shape':<22}" + "".join(f"{m:>{w}}" for m in models)
     lines += [head, "-" * len(head)]
     rows = {}
     for r in result["rows"]:
         rows.setdefault((r["size"], _shape_label(r)), {})[r["model"]] = r
     for (size, shape), by in rows.items():
-        lines.append(f"{size:<10} {shape:<24}" + "".join(
-            f"{by[m]['median_ms']:>{w}.3f} {by[m]['ratio']:>6.3f}" for m in models))
+        cells = "".join(f"{by[m]['median_ms']:.2f} ({by[m]['ratio']:.3f})".rjust(w) for m in models)
+        lines.append(f"{size:<10} {shape:<22}" + cells)
     if result["fold_error"]:
         errs = ", ".join(f"{k}: {v:.1e}" for k, v in result["fold_error"].items())
         lines.append(f"fold: max relative logit error (float32) {errs}")
@@ -424,7 +425,7 @@ def main(args: argparse.Namespace) -> int:
                         batch_size=args.batch_size)
     print(format_table(result))
     if args.out:
-        save({"experiment": "bench", "provenance": provenance(result["device"]), **result}, args.out)
+        save({"experiment": "bench", "provenance": provenance(result["device"], seeds=[0]), **result}, args.out)
         print(f"wrote {args.out}")
     return 0
 

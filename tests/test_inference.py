@@ -134,7 +134,7 @@ def test_inference_gives_ratios_to_gpt_plus():
     n = res["n_params"]["t16"]
     assert n["angpt:folded"] < n["angpt"]  # alpha and s_z are gone, nothing added
     table = bench.format_inference_table(res)
-    assert "angpt:folded" in table and "decode B=2 ctx=15" in table and "ratio" in table
+    assert "angpt:folded" in table and "decode B=2 ctx=15" in table and "(1.000)" in table
 
 
 def test_cli_inference_prints_ratios_and_writes_provenance(monkeypatch, tmp_path, capsys):
@@ -143,7 +143,8 @@ def test_cli_inference_prints_ratios_and_writes_provenance(monkeypatch, tmp_path
     assert main(["bench", "--inference", "--size", "quick", "--steps", "2", "--warmup", "0", "--device", "cpu",
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "angpt:folded ms" in text and "prefill B=2 T=16" in text and "fold: max relative logit error" in text
+    assert "angpt:folded" in text and "(1.000)" in text and "prefill B=2 T=16" in text
+    assert "fold: max relative logit error" in text
     saved = json.loads(out.read_text())
     assert saved["experiment"] == "bench-inference" and saved["provenance"]["device"] == saved["device"]
     assert {r["model"] for r in saved["rows"]} == set(bench.INFERENCE_MODELS)
