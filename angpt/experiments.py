@@ -80,32 +80,37 @@ def source_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def provenance(device: str | None = None) -> dict:
+def provenance(device: str | None = None, seeds=None) -> dict:
     """Where and with what a result was made. $ANGPT_COMMIT stands in for git on a copy of
-    the repository without .git (e.g. a GPU machine)."""
+    the repository without .git (e.g. a GPU machine).
+
+    The book's schema (tests/test_book.py) uses the short keys commit, version, torch,
+    device, date, seeds; git_commit, package_version and torch_version repeat them under
+    the names the first result files used."""
     import torch
 
     from . import __version__
     from .train import device_name, resolve_device
 
-    commit = _git("rev-parse", "HEAD")
+    commit = _git("rev-parse", "HEAD") or os.environ.get("ANGPT_COMMIT") or "unknown"
     # dirty: uncommitted changes under angpt/; unknown (None) without a git checkout
-    dirty = bool(_git("status", "--porcelain", "--", "angpt")) if commit else None
+    dirty = bool(_git("status", "--porcelain", "--", "angpt")) if _git("rev-parse", "HEAD") else None
     return {
-        "git_commit": commit or os.environ.get("ANGPT_COMMIT") or "unknown",
+        "commit": commit, "git_commit": commit,
         "git_dirty": dirty,
         "source_sha256": source_hash(),
-        "package_version": __version__,
-        "torch_version": torch.__version__,
+        "version": __version__, "package_version": __version__,
+        "torch": torch.__version__, "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda,
         "python_version": platform.python_version(),
         "device": device or device_name(resolve_device("auto")),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seeds": None if seeds is None else list(seeds),
     }
 
 
-PROVENANCE_KEYS = ("git_commit", "git_dirty", "source_sha256", "package_version", "torch_version",
-                   "cuda_version", "python_version", "device", "date")
+PROVENANCE_KEYS = ("commit", "git_commit", "git_dirty", "source_sha256", "version", "package_version", "torch",
+                   "torch_version", "cuda_version", "python_version", "device", "date", "seeds")
 
 
 def _clean(obj):
@@ -138,7 +143,7 @@ def run(name: str, budget: str = "quick", seeds: int = 3, out: str | os.PathLike
     body = fn(budget, seeds, **kw)
     result = {
         "experiment": name, "budget": budget, "seeds": list(range(seeds)),
-        "provenance": provenance(), "wall_time": time.perf_counter() - t0, **body,
+        "provenance": provenance(seeds=range(seeds)), "wall_time": time.perf_counter() - t0, **body,
     }
     result = _clean(result)
     if out is not None:
@@ -249,12 +254,50 @@ def race_summary(result: dict, baseline: str = "gpt+") -> dict:
     return out
 
 
-def curves(result: dict, label: str) -> tuple[np.ndarray, np.ndarray]:
-    """(tokens, val_loss[seeds, evals]) of one label, for a band over seeds."""
-    runs = [r for r in result["runs"] if r["label"] == label]
+def curves(result: dict, label: str, x: str = "tokens") -> tuple[np.ndarray, np.ndarray]:
+    """(x, val_loss[seeds, evals]) of one label, for a band over seeds.
+
+    x = 'tokens' (tokens seen) or 'seconds' (training time at each run's median step time,
+    averaged over seeds: what the comparison looks like once step cost counts).
+    """
+    if x not in ("tokens", "seconds"):
+        raise ValueError(f"unknown x {x!r}; valid choices: 'tokens', 'seconds'")
+    runs = [r for r in result["runs"] if r["label"] == label and r["diverged_at"] is None]
     if not runs:
-        raise ValueError(f"no runs labelled {label!r}; labels: {sorted({r['label'] for r in result['runs']})}")
-    return np.asarray(runs[0]["evals"]["tokens"]), np.asarray([r["evals"]["val_loss"] for r in runs])
+        raise ValueError(f"no finished runs labelled {label!r}; labels: {sorted({r['label'] for r in result['runs']})}")
+    losses = np.asarray([r["evals"]["val_loss"] for r in runs])
+    if x == "tokens":
+        return np.asarray(runs[0]["evals"]["tokens"]), losses
+    secs = [np.asarray(r["evals"]["step"]) * r["median_step_time"] for r in runs]
+    return np.mean(secs, axis=0), losses
+
+
+def describe(result: dict) -> str:
+    """One paragraph on what a result is and where it came from (for chapters to print)."""
+    p, cfg = result["provenance"], result.get("config", {})
+    sizes = cfg.get("sizes", {})
+    m, t = sizes.get("model", {}), sizes.get("train", {})
+    size = ""
+    if m and t:
+        steps = cfg.get("steps", t["steps"])  # race-lr runs shorter than the race
+        size = (f"d_model {m['d_model']}, {m['n_layers']} layers, {m['n_heads']} heads, {steps} steps of "
+                f"{t['batch_size']} x {m['seq_len']} byte tokens on '{sizes.get('corpus')}'; ")
+    commit = p["git_commit"][:10] + (" (with uncommitted changes)" if p.get("git_dirty") else "")
+    return (f"{result['experiment']} ({result['budget']}): {size}seeds {result['seeds']}; "
+            f"{p['device']}, torch {p['torch_version']}, commit {commit}, source {p['source_sha256']}, "
+            f"{p['date'][:10]}, {result['wall_time'] / 60:.1f} min")
+
+
+def lr_sweep(results) -> dict:
+    """{model: [(lr, mean final val loss or None if any seed diverged), ...]} from race-lr
+    result(s), sorted by lr (several files are merged: e.g. a first grid and its extension)."""
+    table: dict[str, dict[float, list]] = {}
+    for res in results:
+        for r in res["runs"]:
+            model = r["label"].split("@")[0]
+            table.setdefault(model, {}).setdefault(r["lr"], []).append(r["final_val_loss"])
+    return {m: [(lr, None if None in v else float(np.mean(v))) for lr, v in sorted(d.items())]
+            for m, d in table.items()}
 
 
 # --------------------------------------------------------------------------------------
@@ -262,6 +305,9 @@ def curves(result: dict, label: str) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 RACE_MODELS = ("gpt+", "ngpt", "angpt")
+# anGPT paper, 0.5B with QK-norm (methods.md §4.9): tokens GPT+ needs for its final loss,
+# over the tokens each model needs for it. Cited for comparison, never plotted as data.
+PAPER_SPEEDUP = {"gpt+": 1.0, "ngpt": 1.29, "angpt": 1.40}
 
 # Quick: seconds on one CPU core, to show the code path. Full: d_h = 64 and d_m >= 512 as
 # methods.md §6 suggests; 1500 steps of 64 x 256 tokens (24.6 M tokens, ~2 passes over
@@ -270,7 +316,7 @@ RACE_MODELS = ("gpt+", "ngpt", "angpt")
 RACE_SIZES = {
     "quick": {
         "model": dict(d_model=32, n_layers=2, n_heads=2, seq_len=32),
-        "train": dict(steps=120, batch_size=8, eval_every=20, eval_tokens=2048),
+        "train": dict(steps=40, batch_size=8, eval_every=10, eval_tokens=512),
         "corpus": "shakespeare",
     },
     "full": {
@@ -279,11 +325,12 @@ RACE_SIZES = {
         "corpus": "pdmix",
     },
 }
-# Learning rates per budget and model. Full: the best of the race-lr sweep (H100, 500 steps,
-# book/results/race_lr*.json): GPT+ 5e-4 of 2.5e-4..4e-3; nGPT 8e-3 of 1e-3..1.6e-2; anGPT
-# 2e-3, the largest that trained: at 3e-3 and above it diverged at step 3 (no warm-up).
+# Learning rates per budget and model, the best of the race-lr sweep (RACE_LR_GRID). Full
+# (H100, 500 steps, book/results/race_lr*.json): GPT+ 5e-4 of 2.5e-4..4e-3; nGPT 8e-3 of
+# 1e-3..1.6e-2; anGPT 2e-3, the largest that trained: at 3e-3 and above it diverged at step 3
+# (no warm-up). Quick (CPU, 2 seeds): tiny models take much larger steps.
 RACE_LR = {
-    "quick": {"gpt+": 3e-3, "ngpt": 1e-2, "angpt": 1e-2},
+    "quick": {"gpt+": 1e-2, "ngpt": 1e-1, "angpt": 3e-2},
     "full": {"gpt+": 5e-4, "ngpt": 8e-3, "angpt": 2e-3},
 }
 
@@ -351,17 +398,22 @@ def race_drops(budget: str, seeds: int, progress: bool = True) -> dict:
             "runs": _train_all(jobs, progress)}
 
 
-RACE_LR_GRID = {"gpt+": (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3), "ngpt": (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2),
-                "angpt": (1e-3, 2e-3, 3e-3, 4e-3, 8e-3)}
+RACE_LR_GRID = {
+    "quick": {"gpt+": (1e-3, 3e-3, 1e-2, 3e-2), "ngpt": (3e-3, 1e-2, 3e-2, 1e-1),
+              "angpt": (3e-3, 1e-2, 2e-2, 3e-2)},
+    "full": {"gpt+": (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3), "ngpt": (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2),
+             "angpt": (1e-3, 2e-3, 3e-3, 4e-3, 8e-3)},
+}
+RACE_LR_FRACTION = {"quick": 1.0, "full": 0.25}  # sweep runs, as a fraction of the race's steps
 
 
 @experiment("race-lr")
 def race_lr(budget: str, seeds: int, progress: bool = True) -> dict:
-    """Learning-rate sweep at the race's size over a quarter of its steps."""
-    steps = max(20, RACE_SIZES[budget]["train"]["steps"] // 4)
+    """Learning-rate sweep at the race's size (full: over a quarter of its steps)."""
+    steps = max(20, int(RACE_SIZES[budget]["train"]["steps"] * RACE_LR_FRACTION[budget]))
     jobs = []
     for seed in range(seeds):
-        for m, grid in RACE_LR_GRID.items():
+        for m, grid in RACE_LR_GRID[budget].items():
             for lr in grid:
                 # eager: short runs would spend much of their time compiling
                 cfg, tcfg, corpus = race_configs(budget, m, seed, lr=lr, steps=steps, compile=False)
@@ -370,17 +422,21 @@ def race_lr(budget: str, seeds: int, progress: bool = True) -> dict:
                 jobs.append((f"{m}@{lr:g}", cfg, tcfg, corpus))
     runs = _train_all(jobs, progress)
     best = {}
-    for m in RACE_LR_GRID:
-        finals = {r["lr"]: r["final_val_loss"] for r in runs if r["label"].startswith(m + "@")}
-        ok = {lr: v for lr, v in finals.items() if v is not None}
+    for m in RACE_LR_GRID[budget]:
+        finals = {}
+        for r in runs:
+            if r["label"].startswith(m + "@"):  # mean over seeds; a divergence disqualifies
+                finals.setdefault(r["lr"], []).append(r["final_val_loss"])
+        ok = {lr: float(np.mean(v)) for lr, v in finals.items() if None not in v}
         best[m] = min(ok, key=ok.get) if ok else None
-    return {"config": {**_sizes(budget), "steps": steps, "grid": {k: list(v) for k, v in RACE_LR_GRID.items()}},
+    return {"config": {**_sizes(budget), "steps": steps,
+                       "grid": {k: list(v) for k, v in RACE_LR_GRID[budget].items()}},
             "runs": runs, "best_lr": best}
 
 
 __all__ = ["EXPERIMENTS", "experiment", "run", "save", "load", "provenance", "PROVENANCE_KEYS",
-           "source_hash", "summarize_run", "tokens_to_loss", "speedup", "race_summary", "curves",
-           "race_configs", "RACE_MODELS", "RACE_SIZES", "RACE_LR", "DROPS"]
+           "source_hash", "summarize_run", "tokens_to_loss", "speedup", "race_summary", "curves", "describe", "lr_sweep",
+           "race_configs", "RACE_MODELS", "RACE_SIZES", "RACE_LR", "RACE_LR_GRID", "DROPS", "PAPER_SPEEDUP"]
 
 
 # --------------------------------------------------------------------------------------

