@@ -63,7 +63,7 @@ dev = quick["provenance"]["device"]
 QUICK = "quick CPU run" if dev.startswith("CPU") else f"quick run ({dev})"
 sources = [(QUICK, quick)]
 if full is not None:
-    sources.append((f"full size, {full['provenance']['device']}", full))
+    sources.append((f"{full['budget']} size, {full['provenance']['device']}", full))
 for name, res in sources:
     print(f"{name}: {E.describe(res)}")
 if full is None:
@@ -156,12 +156,16 @@ optimizer step and the weight projection) for all three models built side by sid
 process, one step each in turn with the order rotated every round, warm-up rounds
 excluded, and reports the median. The ratio to GPT+ is the number to compare with the
 paper; absolute milliseconds depend on the machine. The quick measurement below is a tiny
-model on this CPU; the full-size one (`python -m angpt bench --size full --out
-book/results/bench.json`) is shown when it exists."""),
+model on this machine; the full-size ones (`python -m angpt bench --size full --out
+book/results/bench.json`, and the same with `--compile --out book/results/bench_compile.json`)
+are shown when they exist."""),
     code(r"""live = bench.step_times(size="quick", steps=6, warmup=1)
 timing = [(f"quick bench, live ({live['device']})", live)]
-for path in sorted(glob.glob("results/bench*.json")):
+for path in ("results/bench.json", "results/bench_compile.json"):  # python -m angpt bench [--compile] --out ...
     b = E.load(path)
+    if b is None:
+        print(f"{path}: not made yet")
+        continue
     timing.append((f"{b['device']}, {b['size']} size{', compiled' if b['compile'] else ''}", b))
 fig = go.Figure()
 for name, b in timing:
@@ -194,8 +198,8 @@ race's own GPT+ runs."""),
 drops_full = E.load("results/race_drops.json")
 drop_sources = [(QUICK, drops_quick, quick)]
 if drops_full is not None and full is not None and drops_full["config"]["sizes"] == full["config"]["sizes"]:
-    drop_sources.append((f"full size, {drops_full['provenance']['device']}", drops_full, full))
-    print("full size:", E.describe(drops_full))
+    drop_sources.append((f"{drops_full['budget']} size, {drops_full['provenance']['device']}", drops_full, full))
+    print(E.describe(drops_full))
 elif drops_full is None:
     print("No full-size result (book/results/race_drops.json) yet: quick run only.")
 names = {"gpt+": "GPT+", "gpt+:no-wd": "GPT+ without weight decay", "gpt+:no-warmup": "GPT+ without warm-up"}
@@ -259,7 +263,7 @@ if full is None:
     print("\nThere is no full-size result yet, so this page neither supports nor contradicts the papers: "
           "the quick run above only demonstrates the code path.")
 else:
-    print(f"\nThe full-size numbers come from {full['provenance']['device']} on {full['provenance']['date'][:10]} "
+    print(f"\nThe {full['budget']}-size numbers come from {full['provenance']['device']} on {full['provenance']['date'][:10]} "
           f"with {len(full['seeds'])} seeds; they are one small model at one length, not the paper's 0.5B runs.")"""),
     md(r"""## Summary
 
