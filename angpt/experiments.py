@@ -597,3 +597,18 @@ def ablation_summary(result: dict, baseline: str = "gpt") -> dict:
 
 __all__ += ["ABLATION_LADDER", "ABLATION_VARIANTS", "ABLATION_SIZES", "ABLATION_LR", "ABLATION_PAPER_SPEEDUP",
             "PAPER_LADDER", "FACTOR_SCALES", "TRACKED", "TRACK_EVERY", "factor_label", "ablation_configs", "ablation_summary", "stream_norms"]
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 10: every scheme on the same data (defined in angpt.schemes)
+# --------------------------------------------------------------------------------------
+
+
+@experiment("schemes")
+def schemes(budget: str, seeds: int, progress: bool = True) -> dict:
+    """Every preset (Post/Peri/Mix-LN, LN-Scaling, DyT, TaperNorm, GPT/GPT+, nGPT, anGPT) on the
+    same data, size and seeds; TaperNorm's gate schedules; logit chasing without the final norm
+    (angpt.schemes). Full size: about 6 min on one H100 for --seeds 3."""
+    from .schemes import schemes_experiment
+
+    return schemes_experiment(budget, seeds, progress)
