@@ -18,11 +18,13 @@ _EXPORTS = {
     "constrain_": "constraints",
     "fold": "fold",
     "norm_profile": "tracking", "NormRecorder": "tracking",
-    "train": "train",
+    "train": "train", "RunRecord": "train", "DivergenceError": "train",
+    "load_corpus": "data",
 }
 _SUBMODULES = (
     "config", "concentration", "layers", "blocks", "model", "constraints", "fold",
-    "tracking", "data", "train", "experiments", "particles", "bench", "viz", "widgets",
+    "tracking", "data", "train", "decode", "taper", "experiments", "particles", "bench",
+    "figures", "viz", "widgets",
 )
 
 

@@ -138,7 +138,14 @@ def fold_error(model: Transformer, folded: Transformer, idx: torch.Tensor | None
         g = torch.Generator().manual_seed(seed)
         idx = torch.randint(0, cfg.vocab_size, (2, min(cfg.seq_len, 32)), generator=g)
     idx = idx.to(model.head.weight.device)
-    a, b = model(idx).double(), folded(idx).double()
+    # compare at full float32 precision: after training on a GPU, TF32 matmuls may still be
+    # switched on, and their ~1e-3 rounding would swamp the folding error we measure
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        a, b = model(idx).double(), folded(idx).double()
+    finally:
+        torch.set_float32_matmul_precision(precision)
     return float(((b - a).norm(dim=-1) / a.norm(dim=-1).clamp_min(1e-30)).max())
 
 

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -400,6 +402,17 @@ def train(
         record.wall_time += time.perf_counter() - t_start
     return record
 
+
+class _CallableModule(types.ModuleType):
+    """`angpt.train(cfg, tcfg)` (DESIGN.md §3) must work although `angpt.train` is also this
+    submodule: once anything imports it, Python binds the package attribute to the module.
+    So the module itself forwards calls to `train()`."""
+
+    def __call__(self, *args, **kwargs):
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["train", "train_step", "RunRecord", "DivergenceError", "lr_at", "evaluate", "resolve_device", "device_name",
            "load_checkpoint", "save_checkpoint"]

@@ -79,3 +79,10 @@ def test_budget_switch(monkeypatch):
     monkeypatch.setenv("ANGPT_QUICK", "yes")
     with pytest.raises(ValueError, match="ANGPT_QUICK"):
         budget()
+
+
+def test_train_is_callable_as_function_and_module():
+    """DESIGN §3: angpt.train(cfg, tcfg) works even after the submodule was imported."""
+    import angpt.train as train_module
+
+    assert callable(angpt.train) and angpt.train.train is train_module.train
