@@ -181,6 +181,16 @@ fig.add_bar(x=[viz.label(m) for m in contenders], y=[100 * (paper[m] / paper["gp
             name="paper (0.5B, 4xA100)", marker=dict(color="rgba(0,0,0,0)", line=dict(color="#444", width=2)))
 fig.update_layout(barmode="group", yaxis_title="train step time vs GPT+ (%)", height=400)
 fig.show()"""),
+    code(r"""# The race itself timed every step too: median step time per run, compiled, in one process
+# but in consecutive runs (not interleaved like the bench above), so read it as a second opinion.
+if full is not None:
+    print(f"inside the full-size race ({full['provenance']['device']}, compiled, bf16): step time vs GPT+")
+    for m in contenders:
+        r = full["summary"][m]["step_time_ratio"]
+        print(f"  {viz.label(m):<6} {100 * (r['mean'] - 1):+6.1f} %  (seeds {100 * (r['min'] - 1):+.1f} to "
+              f"{100 * (r['max'] - 1):+.1f} %)   paper {'+9.6' if m == 'ngpt' else '+2.75'} %")
+else:
+    print("No full-size race stored yet.")"""),
     md(r"""A small model spends a large share of its step outside the matrix multiplications: in
 normalizations, element-wise scalings, the optimizer and, for nGPT and anGPT, the weight
 projection after every step. That share shrinks as the width grows, which is one reason a
