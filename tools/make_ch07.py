@@ -170,7 +170,8 @@ for path in ("results/bench.json", "results/bench_compile.json"):  # python -m a
 fig = go.Figure()
 for name, b in timing:
     print(f"{name}: {b['model']}, batch {b['batch_size']}, median of {b['steps']} steps"
-          + (f"; commit {b['provenance']['git_commit'][:10]}, {b['provenance']['date'][:10]}" if "provenance" in b else ""))
+          + (f"; commit {b['provenance']['git_commit'][:10]}, {b['provenance']['date'][:10]}" if "provenance" in b else "")
+          + (f"\n  note: {b['provenance']['note']}" if b.get("provenance", {}).get("note") else ""))
     for m in contenders:
         print(f"  {viz.label(m):<6} train step {100 * (b['ratios']['train_step'][m] - 1):+6.1f} %   "
               f"forward {100 * (b['ratios']['forward'][m] - 1):+6.1f} %   (vs GPT+)")
