@@ -32,8 +32,10 @@ from .config import PRESETS, TrainConfig, preset
 SCHEMES = ("gpt", "post-ln", "peri-ln", "mix-ln", "ln-scaling", "dyt", "tapernorm", "gpt+", "ngpt", "angpt")
 BASELINE = "gpt"  # Pre-LN RMSNorm without QK-norm: the block every other GPT-family scheme modifies
 
-# Quick: a few seconds per run on one CPU core, to run the code path in the chapter. Full:
-# about 6 minutes on one H100 for 3 seeds (36 runs, eager; see the chapter for the timing).
+# Quick: about a second per run on one CPU core, to run the code path in the chapter. Full:
+# about 6 minutes on one H100 for 3 seeds (36 runs, eager). Measured there: a training step
+# of this size takes ~25 ms for the GPT family (TaperNorm ~27), ~47 for nGPT, whatever the
+# batch: eager PyTorch is launch-bound at this width, so the batch is large and the run short.
 SIZES = {
     "quick": {
         "model": dict(d_model=32, n_layers=4, n_heads=2, seq_len=32),
@@ -42,8 +44,8 @@ SIZES = {
     },
     "full": {
         "model": dict(d_model=256, n_layers=8, n_heads=4, seq_len=256),
-        "train": dict(steps=600, batch_size=32, eval_every=50, eval_tokens=65536),
-        "corpus": "pdmix", "track_every": 50,
+        "train": dict(steps=300, batch_size=64, eval_every=30, eval_tokens=65536),
+        "corpus": "pdmix", "track_every": 30,
     },
 }
 # Learning rates: the race's (chapter 7: GPT+ and nGPT/anGPT from its sweep), one per arch, so
@@ -330,6 +332,47 @@ def table_rows(result: dict) -> list[list[str]]:
     return rows
 
 
+def growth_exponent(profile: dict) -> float:
+    """p in stream RMS ~ k^p over the sublayers k = 1 .. 2L (least squares in log-log).
+    Independent updates of constant size give p = 1/2; a stream pinned by a norm p = 0."""
+    k, s = np.log(np.asarray(profile["k"], float)), np.log(np.asarray(profile["stream"], float))
+    return float(np.polyfit(k, s, 1)[0])
+
+
+def taper_track(run: dict) -> dict:
+    """TaperNorm's hand-over in one run: per recorded step the gate, and over the tapering
+    norms the mean relative mismatch of the two branches and the mean spread (std/mean) of
+    their inputs' token norms (angpt.taper.taper_profile)."""
+    rows = [e for e in run.get("track", []) if "taper" in e]
+    if not rows:
+        raise ValueError(f"run {run['label']!r} recorded no TaperNorm statistics")
+    inner = lambda e: [t for t in e["taper"] if t["tapers"]]  # noqa: E731
+    return {"step": [e["step"] for e in rows], "gate": [e["gate"] for e in rows],
+            # before calibration (c = 1, gamma~ = 1) the linear branch is not meant to match
+            "mismatch": [float(np.mean([t["mismatch"] for t in inner(e)])) if inner(e)[0].get("calibrated", True)
+                         else None for e in rows],
+            "norm_cv": [float(np.mean([t["norm_cv"] for t in inner(e)])) for e in rows],
+            "c": [float(np.mean([t["c"] for t in inner(e)])) for e in rows]}
+
+
+def logit_track(run: dict) -> dict:
+    """Per recorded step: RMS of the pre-logit stream and the radial force on it (cos and
+    mean -<grad, h>, angpt.taper.radial_gradient), and the gate where there is one."""
+    rows = [e for e in run.get("track", []) if "radial" in e]
+    return {"step": [e["step"] for e in rows], "gate": [e.get("gate") for e in rows],
+            "rms": [e["radial"]["rms_mean"] for e in rows], "cos": [e["radial"]["cos_mean"] for e in rows],
+            "radial": [e["radial"]["radial_mean"] for e in rows]}
+
+
+def relative_loss(result: dict, label: str, reference: str) -> dict:
+    """100 (L_ref - L) / L_ref of the final validation losses, paired by seed (positive:
+    `label` is better), as a spread over the seeds where both finished."""
+    ref = {r["seed"]: r["final_val_loss"] for r in result["runs"] if r["label"] == reference}
+    vals = [100.0 * (ref[r["seed"]] - r["final_val_loss"]) / ref[r["seed"]] for r in result["runs"]
+            if r["label"] == label and r["final_val_loss"] is not None and ref.get(r["seed"]) is not None]
+    return spread(vals)
+
+
 def find(runs: list[dict], label: str, seed: int = 0) -> dict:
     """The run with `label` and `seed` in a list of run summaries."""
     for r in runs:
@@ -340,4 +383,4 @@ def find(runs: list[dict], label: str, seed: int = 0) -> dict:
 
 __all__ = ["SCHEMES", "BASELINE", "SIZES", "LR", "SCHEDULES", "QUICK_SCHEDULES", "AUX_WEIGHT", "LOGIT", "NOT_FOLDABLE",
            "scheme_configs", "sublayer_profile", "foldability", "schemes_experiment", "spread", "common_target",
-           "schemes_summary", "table_rows", "find"]
+           "schemes_summary", "table_rows", "growth_exponent", "taper_track", "logit_track", "relative_loss", "find"]

@@ -388,8 +388,8 @@ def radial_gradient(model: nn.Module, idx: torch.Tensor, targets: torch.Tensor) 
 
 @torch.no_grad()
 def taper_profile(model: nn.Module, idx: torch.Tensor) -> list[dict]:
-    """Per TaperNorm on one forward pass (eval mode): its gate, c, the spread of its input's
-    token norms (std/mean: how far from a constant r(h) is) and the relative mismatch
+    """Per TaperNorm on one forward pass (eval mode): its gate, c, whether it is calibrated,
+    the spread of its input's token norms (std/mean: how far from a constant r(h) is) and the relative mismatch
     ||gamma h / r(h) - c gamma~ h|| / ||gamma h / r(h)|| of its two branches (mean over tokens)."""
     rows, handles = [], []
 
@@ -401,6 +401,7 @@ def taper_profile(model: nn.Module, idx: torch.Tensor) -> list[dict]:
             lin = h * m.scale.float()
             mis = ((y - lin).norm(dim=-1) / y.norm(dim=-1).clamp_min(1e-30)).mean()
             rows.append({"name": name, "gate": float(m.gate), "c": float(m.c), "tapers": m.tapers,
+                         "calibrated": bool(m.calibrated),
                          "norm_cv": float(n.std(unbiased=False) / n.mean()), "mismatch": float(mis)})
         return hook
 
