@@ -206,7 +206,8 @@ def test_radial_gradient_vanishes_only_with_a_homogeneous_final_norm():
     assert abs(T.radial_gradient(model, idx, tgt)["cos_mean"]) < 1e-3  # g = 1: 0-homogeneous
     T.set_gate(model, 0.0)  # final map linear: -<grad_h l, h> = z_y - p.z exactly (schemes.md §6.5)
     out = T.radial_gradient(model, idx, tgt)
-    z = model(idx).double()
+    with torch.no_grad():
+        z = model(idx).double()
     exact = (z.gather(-1, tgt[..., None])[..., 0] - (z.softmax(-1) * z).sum(-1)).mean()
     assert out["radial_mean"] == pytest.approx(float(exact), rel=1e-4, abs=1e-5)
 
