@@ -23,7 +23,7 @@ _EXPORTS = {
 }
 _SUBMODULES = (
     "config", "concentration", "layers", "blocks", "model", "constraints", "fold",
-    "tracking", "data", "train", "decode", "taper", "experiments", "particles", "bench",
+    "tracking", "data", "train", "decode", "taper", "schemes", "experiments", "particles", "bench",
     "figures", "viz", "widgets",
 )
 
