@@ -51,7 +51,7 @@ recipe (Adam, no warm-up). On top: TaperNorm with other gate schedules, and a mo
 *final* norm is tapered away, with and without the scale anchor.
 
 The chapter runs the quick version live: a width-32, four-layer model for 24 steps on
-Shakespeare, **one seed, on one CPU core** in about 15 seconds. It shows the code path and the
+Shakespeare, **one seed, on one CPU core** in under 20 seconds. It shows the code path and the
 mechanisms at initialization, not which scheme wins. The full-size version (width 256, eight
 layers, 300 steps of 64 × 256 bytes, three seeds, about 6 minutes on one H100) is run with
 
