@@ -7,7 +7,7 @@ import nbformat as nbf
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 
 cells = [
-    md(r"""# Ablations: the ladder from GPT to anGPT, and what breaks without $\nu(\alpha)$
+    md(r"""# Ablations: the ladder from GPT to anGPT, and what breaks without ν(α)
 
 anGPT is GPT with a handful of changes, and the paper takes them apart one at a time. Its
 ablation (0.5B parameters, 10B tokens of OpenWebText) climbs a ladder, each rung adding one
