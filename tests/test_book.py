@@ -64,3 +64,22 @@ def test_results_carry_provenance():
         prov = rec.get("provenance", {})
         for key in ("commit", "device", "date", "seeds", "torch", "version"):
             assert key in prov, f"{path.name}: provenance lacks {key!r}"
+
+
+GENERATORS = sorted((ROOT / "tools").glob("make_ch*.py"))
+
+
+@pytest.mark.parametrize("script", GENERATORS, ids=lambda p: p.name)
+def test_generated_chapter_matches_its_script(script, tmp_path):
+    """A chapter written by tools/make_chNN.py must be exactly what the script writes (edit the
+    script, not the notebook), apart from outputs pinned by tools/nbtool.py."""
+    import os
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
+                   env={**os.environ, "NB_OUT_DIR": str(tmp_path)}, cwd=ROOT / "tools")
+    (generated,) = tmp_path.glob("*.ipynb")
+    committed = BOOK / generated.name
+    cells = lambda p: [(c.cell_type, c.source) for c in nbformat.read(p, as_version=4).cells]  # noqa: E731
+    assert cells(generated) == cells(committed), f"{committed.name} differs from {script.name}: regenerate it"

@@ -1,10 +1,7 @@
 """Write book/07_race.ipynb (outputs stripped). Run: python tools/make_ch07.py"""
 
-from pathlib import Path
-
-import nbformat as nbf
-
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
+from nbbuild import write
+from nbformat.v4 import new_code_cell as code, new_markdown_cell as md
 
 cells = [
     md(r"""# The race: GPT+, nGPT and anGPT on the same data
@@ -305,10 +302,4 @@ else:
    normalized models more (or less) than GPT+?"""),
 ]
 
-nb = nbf.v4.new_notebook()
-nb.cells = cells
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-out = Path(__file__).resolve().parent.parent / "book" / "07_race.ipynb"
-nbf.write(nb, out)
-print(f"wrote {out}")
+write(cells, "07_race.ipynb")

@@ -1,10 +1,7 @@
 """Write book/08_ablations.ipynb (outputs stripped). Run: python tools/make_ch08.py"""
 
-from pathlib import Path
-
-import nbformat as nbf
-
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
+from nbbuild import write
+from nbformat.v4 import new_code_cell as code, new_markdown_cell as md
 
 cells = [
     md(r"""# Ablations: the ladder from GPT to anGPT, and what breaks without ν(α)
@@ -374,8 +371,4 @@ else:
    Is the MLP or the attention more sensitive?"""),
 ]
 
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = Path(__file__).resolve().parents[1] / "book" / "08_ablations.ipynb"
-nbf.write(nb, path)
-print("wrote", path)
+write(cells, "08_ablations.ipynb")

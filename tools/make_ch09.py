@@ -1,10 +1,7 @@
 """Write book/09_inference.ipynb (outputs stripped). Run: python tools/make_ch09.py"""
 
-from pathlib import Path
-
-import nbformat as nbf
-
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
+from nbbuild import write
+from nbformat.v4 import new_code_cell as code, new_markdown_cell as md
 
 cells = [
     md(r"""# Zero-overhead inference: folding anGPT's constants into its weights
@@ -229,8 +226,4 @@ $10^{-6}$ of that number to change a single token.
    `bench.inference`."""),
 ]
 
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = Path(__file__).resolve().parents[1] / "book" / "09_inference.ipynb"
-nbf.write(nb, path)
-print("wrote", path)
+write(cells, "09_inference.ipynb")

@@ -1,10 +1,7 @@
 """Write book/10_other_schemes.ipynb (outputs stripped). Run: python tools/make_ch10.py"""
 
-from pathlib import Path
-
-import nbformat as nbf
-
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
+from nbbuild import write
+from nbformat.v4 import new_code_cell as code, new_markdown_cell as md
 
 cells = [
     md(r"""# Other ways to tame or remove normalization: Post-, Peri- and Mix-LN, LN-Scaling, DyT, TaperNorm
@@ -443,8 +440,4 @@ else:
    when it vanishes."""),
 ]
 
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = Path(__file__).resolve().parents[1] / "book" / "10_other_schemes.ipynb"
-nbf.write(nb, path)
-print("wrote", path)
+write(cells, "10_other_schemes.ipynb")
