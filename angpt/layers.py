@@ -197,6 +197,14 @@ class RoPE(nn.Module):
 # --------------------------------------------------------------------------------------
 
 
+def attention_probs(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
+    """Explicit causal softmax probabilities a_tj, (B, n_h, T, T): the slow analysis path."""
+    T = q.shape[-2]
+    scores = (q @ k.transpose(-2, -1)) * scale  # (B, n_h, T, T)
+    mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+
+
 def causal_attention(q, k, v, scale: float, attn_factor: str = "none") -> torch.Tensor:
     """softmax(scale * q k^T + causal mask) v, per head; q, k, v: (B, n_h, T, d_h).
 
@@ -209,9 +217,7 @@ def causal_attention(q, k, v, scale: float, attn_factor: str = "none") -> torch.
     """
     T = q.shape[-2]
     if attn_factor == "exact":
-        scores = (q @ k.transpose(-2, -1)) * scale  # (B, n_h, T, T)
-        mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
-        a = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        a = attention_probs(q, k, scale)  # (B, n_h, T, T)
         o = a @ v  # (B, n_h, T, d_h)
         return o * a.pow(2).sum(-1, keepdim=True).rsqrt()
     o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
@@ -248,6 +254,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, seq_len: int, *, qk_norm=None, softmax_scale=None,
                  qkv_factor: float = 1.0, out_factor: float = 1.0, attn_factor: str = "none"):
         super().__init__()
+        self.pattern_sink: list | None = None  # set by Transformer.attention_patterns
         self.n_heads, self.d_head = n_heads, d_model // n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.proj = nn.Linear(d_model, d_model, bias=False)
@@ -272,6 +279,8 @@ class CausalSelfAttention(nn.Module):
         q, k = self.rope(q), self.rope(k)
         if self.qk_norm is not None:
             q, k = self.qk_norm(q), self.qk_norm(k)
+        if self.pattern_sink is not None:  # Transformer.attention_patterns asked for them
+            self.pattern_sink.append(attention_probs(q, k, self.softmax_scale).detach())
         o = causal_attention(q, k, v, self.softmax_scale, self.attn_factor)  # (B, n_h, T, d_h)
         o = o.transpose(1, 2).reshape(B, T, d_m)  # concat heads: (B, T, d_m)
         # Same numbers, fewer kernels: with QK-norm the scale of q, k is erased, and o is

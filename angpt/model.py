@@ -177,6 +177,29 @@ class Transformer(nn.Module):
             out["embed_scale"] = self.embed_scale
         return out
 
+    @property
+    def factors(self) -> dict[str, float]:
+        """The constant factors this model multiplies by (anGPT: angpt.concentration's, times
+        cfg.factor_scale, read from the blocks themselves; {} for every other arch)."""
+        if self.cfg.arch != "angpt" or self.folded:
+            return {}
+        return dict(self.blocks[0].factors)
+
+    @torch.no_grad()
+    def attention_patterns(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """Softmax probabilities of every layer, [(B, n_h, T, T)] * n_layers, computed
+        explicitly beside the normal (fused) attention: for analysis, not for speed."""
+        attns = [block.attn for block in self.blocks]
+        sink: list[torch.Tensor] = []
+        for attn in attns:
+            attn.pattern_sink = sink
+        try:
+            self(idx)
+        finally:
+            for attn in attns:
+                attn.pattern_sink = None
+        return sink
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

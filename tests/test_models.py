@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+import angpt
 import angpt.concentration as cm
 from angpt.blocks import ANGPTBlock, GPTBlock, NGPTBlock, layer_placement
 from angpt.config import PRESETS, ModelConfig, preset
@@ -370,3 +371,27 @@ def test_gpt_family_residual_rules(name):
     std = model.blocks[0].mlp.proj.weight.std().item()
     assert std == pytest.approx(0.02 if name == "ln-scaling" else 0.01, rel=0.1)
     assert model.blocks[0].attn.qkv.weight.std().item() == pytest.approx(0.02, rel=0.1)
+
+
+def test_factors_are_the_concentration_constants():
+    from angpt import concentration as cm
+
+    cfg = angpt.preset("angpt", d_model=64, n_layers=2, n_heads=4, seq_len=16)
+    assert angpt.build_model(cfg).factors == cm.angpt_factors(64, 4, cfg.mlp_ratio)
+    scaled = angpt.build_model(cfg.replace(factor_scale=1.1)).factors
+    assert scaled["nu_p"] == pytest.approx(1.1 * cm.angpt_factors(64, 4)["nu_p"])
+    assert angpt.build_model(angpt.preset("gpt+", d_model=64, n_heads=4)).factors == {}
+
+
+@pytest.mark.parametrize("name", ["gpt+", "ngpt", "angpt"])
+def test_attention_patterns_are_causal_distributions(name):
+    torch.manual_seed(0)
+    model = angpt.build_model(angpt.preset(name, d_model=64, n_layers=2, n_heads=4, seq_len=16))
+    idx = torch.randint(0, 256, (2, 12))
+    pats = model.attention_patterns(idx)
+    assert len(pats) == 2 and pats[0].shape == (2, 4, 12, 12)
+    for a in pats:
+        assert torch.allclose(a.sum(-1), torch.ones(2, 4, 12), atol=1e-5)
+        assert (a.triu(1) == 0).all()  # no attention to the future
+    assert all(b.attn.pattern_sink is None for b in model.blocks)
+    assert torch.equal(model(idx), model(idx))  # the analysis path left the model unchanged
