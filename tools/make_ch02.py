@@ -3,22 +3,7 @@ script, run it, then `python tools/nbtool.py pin book/02_factors.ipynb`."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from textwrap import dedent
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def md(text: str):
-    return new_markdown_cell(dedent(text).strip("\n"))
-
-
-def code(text: str):
-    return new_code_cell(dedent(text).strip("\n"))
+from nbbuild import code, md, write
 
 
 CELLS = [
@@ -574,14 +559,5 @@ CELLS = [
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook(cells=CELLS)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
 if __name__ == "__main__":
-    out = ROOT / "book" / "02_factors.ipynb"
-    nbformat.write(build(), out)
-    print(f"wrote {out.relative_to(ROOT)}", file=sys.stderr)
+    write(CELLS, "02_factors.ipynb")
