@@ -56,6 +56,8 @@ def test_build_is_fresh():
 @pytest.mark.parametrize("path", _pages())
 def test_page(page, site_url, path):
     """Loads offline, asks no unexpected host, no console error, figures draw, knobs work."""
+    size = (SITE / path).stat().st_size
+    assert size < 1_500_000, f"{path} weighs {size / 1e6:.1f} MB: figure data or widget state grew"
     errors, blocked = _open(page, f"{site_url}/{path}")
     assert page.title(), f"{path}: no title"
     bad_hosts = [u for u in blocked if not any(h in u for h in ALLOWED_HOSTS)]
