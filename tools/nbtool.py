@@ -1,8 +1,8 @@
-"""Notebook hygiene: strip outputs, or pin the outputs of `# NBVAL_CHECK_OUTPUT` cells.
+"""Notebook hygiene: strip outputs, or pin the expected text of `# NBVAL_CHECK_OUTPUT` cells.
 
-Notebooks are committed without outputs, except cells whose first line is
-`# NBVAL_CHECK_OUTPUT`: those keep a small text output that nbval compares on every run,
-so a key number (rounded) is checked in CI. Usage:
+Notebooks are committed without outputs. A cell whose first line is `# NBVAL_CHECK_OUTPUT`
+keeps the plain text it printed in its metadata (`angpt_expected`); book/conftest.py hands
+that to nbval as the reference, so a key number (rounded) is checked in CI. Usage:
 
     python tools/nbtool.py strip book/*.ipynb     # drop every output and execution count
     python tools/nbtool.py pin book/02_factors.ipynb   # execute (quick mode), keep only check-cell outputs
@@ -16,6 +16,7 @@ import sys
 import nbformat
 
 CHECK = "# NBVAL_CHECK_OUTPUT"
+KEY = "angpt_expected"  # cell metadata read by book/conftest.py
 
 
 def is_check_cell(cell) -> bool:
@@ -23,26 +24,25 @@ def is_check_cell(cell) -> bool:
 
 
 def strip(nb, keep_checks: bool) -> None:
+    """Drop every output and count; with keep_checks, check cells keep their plain-text
+    results (stdout, text/plain) as metadata for nbval."""
     nb.metadata.pop("widgets", None)
-    for i, cell in enumerate(nb.cells):
+    for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags",)}
+        keep = {k: v for k, v in cell.metadata.items() if k == "tags" or (k == KEY and not keep_checks)}
         if keep_checks and is_check_cell(cell):
-            # keep plain-text results only (no html, no widget ids), and a count so nbval compares
-            outs = []
+            expected = []
             for out in cell.outputs:
                 if out.output_type == "stream" and out.name == "stdout":
-                    outs.append(out)
+                    expected.append({"output_type": "stream", "name": "stdout", "text": out.text})
                 elif out.output_type in ("execute_result", "display_data") and "text/plain" in out.data:
-                    out.data = {"text/plain": out.data["text/plain"]}
-                    out.metadata = {}
-                    outs.append(out)
-            cell.outputs = outs
-            cell.execution_count = i + 1
-        else:
-            cell.outputs = []
-            cell.execution_count = None
+                    expected.append({"output_type": "execute_result", "execution_count": 1,
+                                     "data": {"text/plain": out.data["text/plain"]}, "metadata": {}})
+            keep[KEY] = expected
+        cell.metadata = keep
+        cell.outputs = []
+        cell.execution_count = None
 
 
 def main(argv: list[str]) -> int:
