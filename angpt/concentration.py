@@ -308,13 +308,9 @@ def norm_stats(dims, n: int = 20_000, kind: str = "gaussian", seed=0, keep_sampl
     scaled_mean, scaled_std. Each d gets its own stream derived from `seed`.
     keep_samples=True adds the norms themselves as `samples` (for histograms).
     """
-    dims = list(dims)
-    if not dims:
-        raise ValueError("dims must list at least one dimension")
     _check_choice("kind", kind, VECTOR_KINDS)
-    seeds = np.random.SeedSequence(_seed_int(seed)).spawn(len(dims))
     records = []
-    for d, ss in zip(dims, seeds):
+    for d, ss in _streams(dims, seed):
         r = norm_samples(d, n, kind, np.random.default_rng(ss))
         if kind == "gaussian":
             mean_c, var_c = gaussian_norm_mean(d), gaussian_norm_var(d)
@@ -336,6 +332,15 @@ def _seed_int(seed) -> int:
         return int(seed.integers(2**63))
     as_rng(seed)  # validates
     return int(seed)
+
+
+def _streams(dims, seed) -> list[tuple[int, np.random.SeedSequence]]:
+    """(d, seed sequence) for each dimension: every d gets its own stream derived from seed,
+    so adding a dimension to a sweep leaves the others' samples unchanged."""
+    dims = list(dims)
+    if not dims:
+        raise ValueError("dims must list at least one dimension")
+    return list(zip(dims, np.random.SeedSequence(_seed_int(seed)).spawn(len(dims))))
 
 
 # --------------------------------------------------------------------------------------
@@ -378,12 +383,8 @@ def cosine_stats(dims, n_points: int = 200, seed=0, keep_samples: bool = False) 
     One record per d: n_pairs, mean, std, std_closed = 1/sqrt(d), max_abs, max_bound
     (max_cosine_bound at delta = 0.05); keep_samples=True adds the cosines as `samples`.
     """
-    dims = list(dims)
-    if not dims:
-        raise ValueError("dims must list at least one dimension")
-    seeds = np.random.SeedSequence(_seed_int(seed)).spawn(len(dims))
     records = []
-    for d, ss in zip(dims, seeds):
+    for d, ss in _streams(dims, seed):
         c = pairwise_cosines(n_points, d, np.random.default_rng(ss))
         records.append(dict(
             d=d, n_pairs=len(c), mean=float(c.mean()), std=float(c.std(ddof=1)),
@@ -689,12 +690,8 @@ def norm_spread(name: str, dims, n_heads: int = 4, mlp_ratio: int = 4, *, alpha:
     keep_samples=True adds the norms themselves as `samples`.
     """
     _check_choice("component", name, COMPONENTS)
-    dims = list(dims)
-    if not dims:
-        raise ValueError("dims must list at least one dimension")
-    seeds = np.random.SeedSequence(_seed_int(seed)).spawn(len(dims))
     records = []
-    for d, ss in zip(dims, seeds):
+    for d, ss in _streams(dims, seed):
         r = component_norms(name, d, n_heads, mlp_ratio, alpha=alpha, n_samples=n_samples,
                             seed=np.random.default_rng(ss))
         lo, hi = np.quantile(r, [delta / 2, 1 - delta / 2])

@@ -58,6 +58,18 @@ def _lerp_diagonals(block, alpha) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
+def _carry(blk, alpha, P: torch.Tensor, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LERP update h <- D_a h + D_b x with the stream carried as g = P^{-1} h.
+
+    Returns the new P = D_a P and the row scale D_b / P_new to fold into the sublayer's
+    output matrix, so that the residual becomes a plain add g <- g + W' x."""
+    D_a, D_b = _lerp_diagonals(blk, alpha)
+    if bool((D_a.abs() < 1e-12).any()):
+        raise ValueError(f"{what} equals 1, so D_a is singular and h cannot be carried as P^-1 h")
+    P = D_a * P
+    return P, D_b / P
+
+
 def fold(model: Transformer, check: bool = True) -> Transformer:
     """A folded copy of an anGPT model (on the same device and dtype; `model` is untouched).
 
@@ -88,24 +100,18 @@ def fold(model: Transformer, check: bool = True) -> Transformer:
         state[pre + "attn.qkv.weight"] = attn.qkv_factor * attn.qkv.weight.double() * P
         if attn.qk_norm is not None:
             state[pre + "attn.qk_norm.s_qk.raw"] = attn.qk_norm.s_qk.raw.detach().double()
-        D_a, D_b = _lerp_diagonals(blk, blk.alpha_attn)
-        if bool((D_a.abs() < 1e-12).any()):
-            raise ValueError(f"block {i}: an attention alpha equals 1, so D_a is singular and h cannot be carried as P^-1 h")
-        P = D_a * P
+        P, out_rows = _carry(blk, blk.alpha_attn, P, f"block {i}: an attention alpha")
         stream_scale[pre + "hook_resid_mid"] = P
-        state[pre + "attn.proj.weight"] = (D_b / P)[:, None] * attn.out_factor * attn.proj.weight.double()
+        state[pre + "attn.proj.weight"] = out_rows[:, None] * attn.out_factor * attn.proj.weight.double()
         # MLP: nu_uz nu_acf into u's rows, sqrt(d_m) nu_uz into z's rows, P into all columns
         mlp = blk.mlp
         W_u, W_z = mlp.fc.weight.double().chunk(2, dim=0)
         W_u = (mlp.u_factor * mlp.act_factor) * W_u * P
         W_z = mlp.z_factor * W_z * P
         state[pre + "mlp.fc.weight"] = torch.cat([W_u, W_z], dim=0)
-        D_a, D_b = _lerp_diagonals(blk, blk.alpha_mlp)
-        if bool((D_a.abs() < 1e-12).any()):
-            raise ValueError(f"block {i}: an MLP alpha equals 1, so D_a is singular and h cannot be carried as P^-1 h")
-        P = D_a * P
+        P, out_rows = _carry(blk, blk.alpha_mlp, P, f"block {i}: an MLP alpha")
         stream_scale[pre + "hook_resid_post"] = P
-        state[pre + "mlp.proj.weight"] = (D_b / P)[:, None] * mlp.out_factor * mlp.proj.weight.double()
+        state[pre + "mlp.proj.weight"] = out_rows[:, None] * mlp.out_factor * mlp.proj.weight.double()
 
     stream_scale["hook_final"] = P
     s_z = model.s_z().detach().double()

@@ -48,15 +48,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import rms_norm
+
 PHASES = ("norm", "taper", "linear")
-
-
-def _rms_norm(h: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """gamma ⊙ h / r(h), through torch's fused F.rms_norm where it exists (as angpt.layers.RMSNorm)."""
-    if hasattr(F, "rms_norm"):
-        return F.rms_norm(h, (h.shape[-1],), weight.to(h.dtype), eps)
-    hf = h.float()
-    return (hf * torch.rsqrt(hf.pow(2).mean(-1, keepdim=True) + eps) * weight.float()).to(h.dtype)
 
 
 # --------------------------------------------------------------------------------------
@@ -160,7 +154,7 @@ class TaperNorm(nn.Module):
             self._anchor(h)
         if self.phase == "linear":
             return h * self.scale.to(h.dtype)
-        y = _rms_norm(h, self.weight, self.eps)
+        y = rms_norm(h, self.weight, self.eps)
         if self.phase == "norm":
             if self.training and self.observing:
                 self._observe(h)
@@ -397,7 +391,7 @@ def taper_profile(model: nn.Module, idx: torch.Tensor) -> list[dict]:
         def hook(m, args):
             h = args[0].float()
             n = h.norm(dim=-1).flatten()
-            y = _rms_norm(h, m.weight.float(), m.eps)
+            y = rms_norm(h, m.weight.float(), m.eps)
             lin = h * m.scale.float()
             mis = ((y - lin).norm(dim=-1) / y.norm(dim=-1).clamp_min(1e-30)).mean()
             rows.append({"name": name, "gate": float(m.gate), "c": float(m.c), "tapers": m.tapers,

@@ -28,6 +28,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from .constraints import constrained_weights
+
 # The hook sites whose tensors are token vectors of width d_model, in forward order.
 SITES = ("embed", "resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post", "final")
 STAT_KEYS = ("mean", "std", "min", "max")
@@ -241,12 +243,7 @@ def weight_row_norms(model: torch.nn.Module) -> dict[str, tuple[torch.Tensor, in
     embedding vector of an Embedding), the same axis anGPT bounds.
     """
     if model.cfg.arch in ("ngpt", "angpt"):
-        from angpt.constraints import constrained_weights
-
-        found = constrained_weights(model)  # [(name, param, dim)] (or {name: (param, dim)})
-        if isinstance(found, dict):
-            return dict(found)
-        return {name: (p, dim) for name, p, dim in found}
+        return {name: (p, dim) for name, p, dim in constrained_weights(model)}
     return {name: (p, 1) for name, p in model.named_parameters() if p.dim() == 2}
 
 
