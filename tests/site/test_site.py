@@ -63,6 +63,10 @@ def test_page(page, site_url, path):
     bad_hosts = [u for u in blocked if not any(h in u for h in ALLOWED_HOSTS)]
     assert not bad_hosts, f"{path} asks outside hosts: {bad_hosts}"
     assert not [u for u in blocked if "plot.ly" in u or "plotly" in u], f"{path}: plotly from a CDN"
+    # a table separator row left as text ('|---|', which smart dashes turn into '|—|')
+    raw_tables = page.evaluate(
+        r"[...document.querySelectorAll('article p')].filter(p => /\|\s*(-{3}|—|–)/.test(p.textContent)).length")
+    assert raw_tables == 0, f"{path}: {raw_tables} Markdown table(s) shown as raw text"
     unexpected = [e for e in errors if not any(a in e for a in ALLOWED_ERRORS)]
     assert not unexpected, f"{path}: console errors {unexpected}"
     n_div = page.locator(".plotly-graph-div").count()
