@@ -30,8 +30,10 @@ from __future__ import annotations
 import copy
 
 import torch
+from torch import nn
 
 from . import concentration as cm
+from .layers import RMSNorm, TaperNorm
 from .model import Transformer
 
 _STREAM_HOOKS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post")
@@ -73,7 +75,7 @@ def _carry(blk, alpha, P: torch.Tensor, what: str) -> tuple[torch.Tensor, torch.
 def fold(model: Transformer, check: bool = True) -> Transformer:
     """A folded copy of an anGPT model (on the same device and dtype; `model` is untouched).
 
-    A TaperNorm GPT (norm 'taper') tapered off to g = 0 folds too: `angpt.taper.fold_taper`.
+    A TaperNorm GPT (norm 'taper') tapered off to g = 0 folds too: `fold_taper`.
 
     The folded model's residual stream is g = P^{-1} h; `folded.stream_scale[hook]` holds P
     (float32, shape (d_m,)) for each residual-stream hook, so `cache[hook] * P` is anGPT's h.
@@ -81,8 +83,6 @@ def fold(model: Transformer, check: bool = True) -> Transformer:
     float32 on a copy when the model is in half precision); raises RuntimeError otherwise.
     """
     if isinstance(model, Transformer) and model.cfg.arch == "gpt" and model.cfg.norm == "taper":
-        from .taper import fold_taper
-
         return fold_taper(model, check=check)
     _check_angpt(model)
     cfg = model.cfg
@@ -155,4 +155,70 @@ def fold_error(model: Transformer, folded: Transformer, idx: torch.Tensor | None
     return float(((b - a).norm(dim=-1) / a.norm(dim=-1).clamp_min(1e-30)).max())
 
 
-__all__ = ["fold", "fold_error"]
+# --------------------------------------------------------------------------------------
+# TaperNorm at g = 0
+# --------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def fold_taper(model, check: bool = True):
+    """A copy of a tapered-off GPT with every g = 0 TaperNorm folded into the next matrices.
+
+    With row-vector tokens a tapered norm is h -> h D, D = diag(c gamma~) (times LN-Scaling's
+    1/sqrt(l) if set), so W (D h) = (W D) h: D scales the *columns* of W_qkv and W_fc (each
+    reads the normalized input), the columns of W_head for a tapered final norm; a Peri-LN
+    output norm D_out scales the *rows* of the sublayer's output matrix. What is left: no
+    normalization inside the blocks, and the final RMSNorm where it was kept (Internal-Taper).
+    Done in float64 and cast back. check: verify on a random batch that the logits agree
+    (relative error <= 1e-5); raise RuntimeError otherwise.
+    """
+    if not isinstance(model, Transformer):
+        raise ValueError(f"fold_taper expects an angpt Transformer, got {type(model).__name__}")
+    if model.folded:
+        raise ValueError("this model is already folded")
+    cfg = model.cfg
+    if cfg.arch != "gpt" or cfg.norm != "taper":
+        raise ValueError(f"fold_taper folds TaperNorm models (arch 'gpt', norm 'taper'), got arch {cfg.arch!r}, "
+                         f"norm {cfg.norm!r}")
+    if cfg.placement not in ("pre", "peri"):
+        raise ValueError(f"TaperNorm folds in a pre-LN (or Peri-LN) model; placement {cfg.placement!r} puts a norm "
+                         f"on the stream itself; valid choices: 'pre', 'peri'")
+    for name, m in model.named_modules():
+        if isinstance(m, TaperNorm) and m.tapers and float(m.gate) != 0.0:
+            raise ValueError(f"{name} has gate g = {float(m.gate):.4g}; only a tapered-off model (g = 0, after the "
+                             f"taper: TrainConfig.gate_warmup + gate_taper <= 1) folds")
+    out = copy.deepcopy(model)
+    f64 = lambda m: m.scale.detach().double()  # noqa: E731
+    for blk in out.blocks:
+        for norm_name, lin in (("norm_attn", blk.attn.qkv), ("norm_mlp", blk.mlp.fc)):
+            D = f64(getattr(blk, norm_name)) * blk.in_scale  # (d_m,)
+            lin.weight.copy_((lin.weight.double() * D[None, :]).to(lin.weight.dtype))
+            setattr(blk, norm_name, nn.Identity())
+        for norm_name, lin in (("out_attn", blk.attn.proj), ("out_mlp", blk.mlp.proj)):
+            norm = getattr(blk, norm_name)
+            if isinstance(norm, TaperNorm):
+                lin.weight.copy_((f64(norm)[:, None] * lin.weight.double()).to(lin.weight.dtype))
+                setattr(blk, norm_name, nn.Identity())
+        blk.in_scale = 1.0
+    final = out.final_norm
+    if isinstance(final, TaperNorm):
+        if final.tapers:  # All-Taper: the final map folds into the head
+            out.head.weight.copy_((out.head.weight.double() * f64(final)[None, :]).to(out.head.weight.dtype))
+            out.final_norm = nn.Identity()
+        else:  # Internal-Taper: the final norm stays an RMSNorm
+            keep = RMSNorm(cfg.d_model, eps=final.eps).to(final.weight)
+            keep.weight.copy_(final.weight)
+            out.final_norm = keep
+    out.folded = True
+    if check:
+        if model.head.weight.dtype in (torch.float32, torch.float64):
+            err = fold_error(model, out)
+        else:  # half precision: its own rounding would hide a folding error; check in float32
+            m32 = copy.deepcopy(model).float()
+            err = fold_error(m32, fold_taper(m32, check=False))
+        if not err <= 1e-5:
+            raise RuntimeError(f"folded model differs from the original: relative logit error {err:.3g} > 1e-5")
+    return out
+
+
+__all__ = ["fold", "fold_error", "fold_taper"]

@@ -8,7 +8,8 @@ What lives here:
   HookPoint        an identity module that names an activation (TransformerLens grammar)
   Scale            the reparameterized learnable scale of nGPT/anGPT: s = s_hat * (init/scale)
   unit             exact L2 normalization x / ||x|| (nGPT's Norm)
-  RMSNorm, LayerNorm, DyT, make_norm   the GPT family's normalizers
+  RMSNorm, LayerNorm, DyT, TaperNorm, make_norm   the GPT family's normalizers
+                   (TaperNorm's gate schedule: angpt.taper; its folding: angpt.fold)
   RoPE             a standard (norm-preserving) rotary position embedding
   causal_attention scaled_dot_product_attention plus anGPT's optional averaging factors
   CausalSelfAttention, SwiGLU          the two sublayers, with the constant factors as knobs
@@ -134,6 +135,123 @@ class DyT(nn.Module):
         return y if self.bias is None else y + self.bias
 
 
+# TaperNorm (Kanavalau, Amo Alonso, Lall; arXiv:2602.10408), RMS variant, for a token h in R^d:
+#
+#     TaperNorm(h; g) = g * gamma ⊙ h / r(h)  +  (1 - g) * c * gamma~ ⊙ h,   r(h) = sqrt(||h||^2/d + eps)
+#
+# g in [0, 1] is one global gate that angpt.taper's controller moves from 1 to 0 during
+# training; c and gamma~ are calibrated at the end of its warm-up (see angpt.taper).
+PHASES = ("norm", "taper", "linear")
+
+
+class TaperNorm(nn.Module):
+    """g * gamma ⊙ h / r(h) + (1 - g) * c * gamma~ ⊙ h over the last dim of width d.
+
+    Parameters: `weight` (gamma, the normalizer's gain) and `weight_lin` (gamma~, the linear
+    branch's gain). Buffers (saved in checkpoints): `gate`, `c`, the calibration EMAs, and
+    the scale anchor's EMA and target. Python attributes the controller sets:
+      tapers     False: this norm never tapers (the final norm in Internal-Taper)
+      observing  update the calibration EMAs in training forward passes (gate warm-up)
+      anchor     None, 'track' (EMA of the input's RMS) or 'pull' (compute `aux`)
+    The branch that runs follows the phase: 'norm' (g = 1: the normalizer only, as cheap as
+    RMSNorm), 'taper' (both), 'linear' (g = 0: one multiply). A compiled model therefore
+    sees at most three graphs; g itself is a tensor, so the taper does not recompile.
+    """
+
+    def __init__(self, d: int, eps: float = 1e-6, ema_decay: float = 0.99):
+        super().__init__()
+        if not isinstance(d, int) or d < 1:
+            raise ValueError(f"d must be a positive integer, got {d!r}")
+        self.d, self.eps, self.ema_decay = d, eps, ema_decay
+        self.weight = nn.Parameter(torch.ones(d))  # gamma
+        self.weight_lin = nn.Parameter(torch.ones(d))  # gamma~, set from gamma at calibration
+        self.register_buffer("gate", torch.tensor(1.0))
+        self.register_buffer("c", torch.tensor(1.0))
+        self.register_buffer("ema_num", torch.tensor(0.0))  # EMA of mean ||gamma h||^2 / r(h)
+        self.register_buffer("ema_den", torch.tensor(0.0))  # EMA of mean ||gamma h||^2
+        self.register_buffer("calibrated", torch.tensor(False))
+        self.register_buffer("anchor_num", torch.tensor(0.0))  # EMA of mean s(h)
+        self.register_buffer("anchor_den", torch.tensor(0.0))  # EMA of 1: bias correction
+        self.register_buffer("anchor_target", torch.tensor(float("nan")))
+        self.tapers, self.observing, self.anchor = True, False, None
+        self.phase = "norm"
+        self.aux: torch.Tensor | None = None
+        self.register_load_state_dict_post_hook(lambda module, keys: module._sync_phase())
+
+    # ---- gate -------------------------------------------------------------------------
+    def set_gate(self, g: float) -> None:
+        g = float(g)
+        if not 0.0 <= g <= 1.0:
+            raise ValueError(f"the gate must lie in [0, 1], got {g!r}")
+        self.gate.fill_(g)
+        self.phase = "norm" if g == 1.0 else "linear" if g == 0.0 else "taper"
+
+    def _sync_phase(self) -> None:
+        """After load_state_dict: the phase follows the loaded gate."""
+        g = float(self.gate)
+        self.phase = "norm" if g == 1.0 else "linear" if g == 0.0 else "taper"
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """diag of the linear branch, c * gamma~ (d,): what folds into the next matrix."""
+        return self.c * self.weight_lin
+
+    # ---- calibration ------------------------------------------------------------------
+    @torch.no_grad()
+    def _observe(self, h: torch.Tensor) -> None:
+        hf = h.detach().float()
+        gh2 = (hf * self.weight.detach().float()).pow(2).sum(-1)  # ||gamma ⊙ h||^2 per token
+        r = (hf.pow(2).mean(-1) + self.eps).sqrt()  # r(h) per token
+        b = self.ema_decay
+        self.ema_num.mul_(b).add_((1 - b) * (gh2 / r).mean())
+        self.ema_den.mul_(b).add_((1 - b) * gh2.mean())
+
+    @torch.no_grad()
+    def calibrate_(self) -> None:
+        """c <- c* = EMA num / EMA den (both EMAs start at 0 with the same weights, so the
+        ratio is already bias-corrected), gamma~ <- gamma."""
+        if not float(self.ema_den) > 0:
+            raise RuntimeError("TaperNorm.calibrate_: no calibration statistics yet; run training "
+                               "forward passes with observing=True (the gate warm-up) first")
+        self.c.copy_(self.ema_num / self.ema_den)
+        self.weight_lin.copy_(self.weight)
+        self.calibrated.fill_(True)
+
+    # ---- scale anchor -----------------------------------------------------------------
+    @torch.no_grad()
+    def freeze_anchor_(self) -> None:
+        if not float(self.anchor_den) > 0:
+            raise RuntimeError("TaperNorm.freeze_anchor_: the anchor has seen no batch yet")
+        self.anchor_target.copy_(self.anchor_num / self.anchor_den)
+
+    def _anchor(self, h: torch.Tensor) -> None:
+        s = (h.float().pow(2).mean(-1) + self.eps).sqrt()  # per-token RMS (B, T)
+        if self.anchor == "track":
+            with torch.no_grad():
+                b = self.ema_decay
+                self.anchor_num.mul_(b).add_((1 - b) * s.detach().mean())
+                self.anchor_den.mul_(b).add_(1 - b)
+        elif self.anchor == "pull":
+            self.aux = (s - self.anchor_target).pow(2).mean()
+
+    # ---- forward ----------------------------------------------------------------------
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (..., d)
+        if self.training and self.anchor is not None:
+            self._anchor(h)
+        if self.phase == "linear":
+            return h * self.scale.to(h.dtype)
+        y = rms_norm(h, self.weight, self.eps)
+        if self.phase == "norm":
+            if self.training and self.observing:
+                self._observe(h)
+            return y
+        g = self.gate.to(h.dtype)
+        return g * y + (1 - g) * (h * self.scale.to(h.dtype))
+
+    def extra_repr(self) -> str:
+        return f"{self.d}, eps={self.eps:g}, tapers={self.tapers}, phase={self.phase!r}"
+
+
 def make_norm(kind: str, d: int, dyt_alpha_init: float = 0.5) -> nn.Module:
     """The normalizer named by cfg.norm, over the last dimension of width d."""
     if kind == "rmsnorm":
@@ -142,9 +260,7 @@ def make_norm(kind: str, d: int, dyt_alpha_init: float = 0.5) -> nn.Module:
         return LayerNorm(d)
     if kind == "dyt":
         return DyT(d, dyt_alpha_init)
-    if kind == "taper":  # defined beside its gate schedule and folding (angpt.taper)
-        from .taper import TaperNorm
-
+    if kind == "taper":
         return TaperNorm(d)
     raise ValueError(f"unknown norm {kind!r}; valid choices: 'rmsnorm', 'layernorm', 'dyt', 'taper'")
 

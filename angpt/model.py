@@ -20,8 +20,7 @@ from torch import nn
 
 from .blocks import layer_placement, make_block
 from .config import PRESETS, ModelConfig, preset
-from .layers import DyT, HookPoint, LayerNorm, RMSNorm, Scale, make_norm
-from .taper import TaperNorm
+from .layers import DyT, HookPoint, LayerNorm, RMSNorm, Scale, TaperNorm, make_norm
 
 
 def _is_compiling() -> bool:
@@ -202,13 +201,6 @@ class Transformer(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample max_new_tokens tokens after idx (B, T), with a KV cache: see angpt.decode."""
-        from .decode import generate
-
-        return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=generator)
 
     def extra_repr(self) -> str:
         return f"arch={self.cfg.arch!r}, folded={self.folded}"

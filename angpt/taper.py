@@ -1,5 +1,11 @@
-"""TaperNorm (Kanavalau, Amo Alonso, Lall; arXiv:2602.10408): normalization that hands itself over
-to a fixed linear map during training, so that none is left at inference.
+"""TaperNorm's schedule (Kanavalau, Amo Alonso, Lall; arXiv:2602.10408): normalization that hands
+itself over to a fixed linear map during training, so that none is left at inference.
+
+This module holds what the training loop drives: the gate schedule, the calibration at the
+end of the gate warm-up, the scale anchor, and the chapter's diagnostics. The layer itself
+(`TaperNorm`) lives with the other normalizers in `angpt.layers`, its folding at g = 0
+(`fold_taper`) in `angpt.fold`; both are re-exported here, so `angpt.taper.TaperNorm` and
+`angpt.taper.fold_taper` keep working.
 
 One TaperNorm, RMS variant (schemes.md §6.2), for a token h in R^d:
 
@@ -41,130 +47,14 @@ Choices where the paper's constants are not public (schemes.md §6, "Open"), eac
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import rms_norm
-
-PHASES = ("norm", "taper", "linear")
-
-
-# --------------------------------------------------------------------------------------
-# The layer
-# --------------------------------------------------------------------------------------
-
-
-class TaperNorm(nn.Module):
-    """g * gamma ⊙ h / r(h) + (1 - g) * c * gamma~ ⊙ h over the last dim of width d.
-
-    Parameters: `weight` (gamma, the normalizer's gain) and `weight_lin` (gamma~, the linear
-    branch's gain). Buffers (saved in checkpoints): `gate`, `c`, the calibration EMAs, and
-    the scale anchor's EMA and target. Python attributes the controller sets:
-      tapers     False: this norm never tapers (the final norm in Internal-Taper)
-      observing  update the calibration EMAs in training forward passes (gate warm-up)
-      anchor     None, 'track' (EMA of the input's RMS) or 'pull' (compute `aux`)
-    The branch that runs follows the phase: 'norm' (g = 1: the normalizer only, as cheap as
-    RMSNorm), 'taper' (both), 'linear' (g = 0: one multiply). A compiled model therefore
-    sees at most three graphs; g itself is a tensor, so the taper does not recompile.
-    """
-
-    def __init__(self, d: int, eps: float = 1e-6, ema_decay: float = 0.99):
-        super().__init__()
-        if not isinstance(d, int) or d < 1:
-            raise ValueError(f"d must be a positive integer, got {d!r}")
-        self.d, self.eps, self.ema_decay = d, eps, ema_decay
-        self.weight = nn.Parameter(torch.ones(d))  # gamma
-        self.weight_lin = nn.Parameter(torch.ones(d))  # gamma~, set from gamma at calibration
-        self.register_buffer("gate", torch.tensor(1.0))
-        self.register_buffer("c", torch.tensor(1.0))
-        self.register_buffer("ema_num", torch.tensor(0.0))  # EMA of mean ||gamma h||^2 / r(h)
-        self.register_buffer("ema_den", torch.tensor(0.0))  # EMA of mean ||gamma h||^2
-        self.register_buffer("calibrated", torch.tensor(False))
-        self.register_buffer("anchor_num", torch.tensor(0.0))  # EMA of mean s(h)
-        self.register_buffer("anchor_den", torch.tensor(0.0))  # EMA of 1: bias correction
-        self.register_buffer("anchor_target", torch.tensor(float("nan")))
-        self.tapers, self.observing, self.anchor = True, False, None
-        self.phase = "norm"
-        self.aux: torch.Tensor | None = None
-        self.register_load_state_dict_post_hook(lambda module, keys: module._sync_phase())
-
-    # ---- gate -------------------------------------------------------------------------
-    def set_gate(self, g: float) -> None:
-        g = float(g)
-        if not 0.0 <= g <= 1.0:
-            raise ValueError(f"the gate must lie in [0, 1], got {g!r}")
-        self.gate.fill_(g)
-        self.phase = "norm" if g == 1.0 else "linear" if g == 0.0 else "taper"
-
-    def _sync_phase(self) -> None:
-        """After load_state_dict: the phase follows the loaded gate."""
-        g = float(self.gate)
-        self.phase = "norm" if g == 1.0 else "linear" if g == 0.0 else "taper"
-
-    @property
-    def scale(self) -> torch.Tensor:
-        """diag of the linear branch, c * gamma~ (d,): what folds into the next matrix."""
-        return self.c * self.weight_lin
-
-    # ---- calibration ------------------------------------------------------------------
-    @torch.no_grad()
-    def _observe(self, h: torch.Tensor) -> None:
-        hf = h.detach().float()
-        gh2 = (hf * self.weight.detach().float()).pow(2).sum(-1)  # ||gamma ⊙ h||^2 per token
-        r = (hf.pow(2).mean(-1) + self.eps).sqrt()  # r(h) per token
-        b = self.ema_decay
-        self.ema_num.mul_(b).add_((1 - b) * (gh2 / r).mean())
-        self.ema_den.mul_(b).add_((1 - b) * gh2.mean())
-
-    @torch.no_grad()
-    def calibrate_(self) -> None:
-        """c <- c* = EMA num / EMA den (both EMAs start at 0 with the same weights, so the
-        ratio is already bias-corrected), gamma~ <- gamma."""
-        if not float(self.ema_den) > 0:
-            raise RuntimeError("TaperNorm.calibrate_: no calibration statistics yet; run training "
-                               "forward passes with observing=True (the gate warm-up) first")
-        self.c.copy_(self.ema_num / self.ema_den)
-        self.weight_lin.copy_(self.weight)
-        self.calibrated.fill_(True)
-
-    # ---- scale anchor -----------------------------------------------------------------
-    @torch.no_grad()
-    def freeze_anchor_(self) -> None:
-        if not float(self.anchor_den) > 0:
-            raise RuntimeError("TaperNorm.freeze_anchor_: the anchor has seen no batch yet")
-        self.anchor_target.copy_(self.anchor_num / self.anchor_den)
-
-    def _anchor(self, h: torch.Tensor) -> None:
-        s = (h.float().pow(2).mean(-1) + self.eps).sqrt()  # per-token RMS (B, T)
-        if self.anchor == "track":
-            with torch.no_grad():
-                b = self.ema_decay
-                self.anchor_num.mul_(b).add_((1 - b) * s.detach().mean())
-                self.anchor_den.mul_(b).add_(1 - b)
-        elif self.anchor == "pull":
-            self.aux = (s - self.anchor_target).pow(2).mean()
-
-    # ---- forward ----------------------------------------------------------------------
-    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (..., d)
-        if self.training and self.anchor is not None:
-            self._anchor(h)
-        if self.phase == "linear":
-            return h * self.scale.to(h.dtype)
-        y = rms_norm(h, self.weight, self.eps)
-        if self.phase == "norm":
-            if self.training and self.observing:
-                self._observe(h)
-            return y
-        g = self.gate.to(h.dtype)
-        return g * y + (1 - g) * (h * self.scale.to(h.dtype))
-
-    def extra_repr(self) -> str:
-        return f"{self.d}, eps={self.eps:g}, tapers={self.tapers}, phase={self.phase!r}"
-
+from .fold import fold_taper
+from .layers import PHASES, TaperNorm, rms_norm
 
 # --------------------------------------------------------------------------------------
 # Gate schedule and the controller the training loop calls
@@ -269,76 +159,6 @@ def controller(model: nn.Module, tcfg) -> TaperController | None:
     if not taper_norms(model) and not tcfg.aux_weight > 0:
         return None
     return TaperController(model, tcfg)
-
-
-# --------------------------------------------------------------------------------------
-# Folding at g = 0
-# --------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def fold_taper(model, check: bool = True):
-    """A copy of a tapered-off GPT with every g = 0 TaperNorm folded into the next matrices.
-
-    With row-vector tokens a tapered norm is h -> h D, D = diag(c gamma~) (times LN-Scaling's
-    1/sqrt(l) if set), so W (D h) = (W D) h: D scales the *columns* of W_qkv and W_fc (each
-    reads the normalized input), the columns of W_head for a tapered final norm; a Peri-LN
-    output norm D_out scales the *rows* of the sublayer's output matrix. What is left: no
-    normalization inside the blocks, and the final RMSNorm where it was kept (Internal-Taper).
-    Done in float64 and cast back. check: verify on a random batch that the logits agree
-    (relative error <= 1e-5); raise RuntimeError otherwise.
-    """
-    from .fold import fold_error
-    from .layers import RMSNorm
-    from .model import Transformer
-
-    if not isinstance(model, Transformer):
-        raise ValueError(f"fold_taper expects an angpt Transformer, got {type(model).__name__}")
-    if model.folded:
-        raise ValueError("this model is already folded")
-    cfg = model.cfg
-    if cfg.arch != "gpt" or cfg.norm != "taper":
-        raise ValueError(f"fold_taper folds TaperNorm models (arch 'gpt', norm 'taper'), got arch {cfg.arch!r}, "
-                         f"norm {cfg.norm!r}")
-    if cfg.placement not in ("pre", "peri"):
-        raise ValueError(f"TaperNorm folds in a pre-LN (or Peri-LN) model; placement {cfg.placement!r} puts a norm "
-                         f"on the stream itself; valid choices: 'pre', 'peri'")
-    for name, m in model.named_modules():
-        if isinstance(m, TaperNorm) and m.tapers and float(m.gate) != 0.0:
-            raise ValueError(f"{name} has gate g = {float(m.gate):.4g}; only a tapered-off model (g = 0, after the "
-                             f"taper: TrainConfig.gate_warmup + gate_taper <= 1) folds")
-    out = copy.deepcopy(model)
-    f64 = lambda m: m.scale.detach().double()  # noqa: E731
-    for blk in out.blocks:
-        for norm_name, lin in (("norm_attn", blk.attn.qkv), ("norm_mlp", blk.mlp.fc)):
-            D = f64(getattr(blk, norm_name)) * blk.in_scale  # (d_m,)
-            lin.weight.copy_((lin.weight.double() * D[None, :]).to(lin.weight.dtype))
-            setattr(blk, norm_name, nn.Identity())
-        for norm_name, lin in (("out_attn", blk.attn.proj), ("out_mlp", blk.mlp.proj)):
-            norm = getattr(blk, norm_name)
-            if isinstance(norm, TaperNorm):
-                lin.weight.copy_((f64(norm)[:, None] * lin.weight.double()).to(lin.weight.dtype))
-                setattr(blk, norm_name, nn.Identity())
-        blk.in_scale = 1.0
-    final = out.final_norm
-    if isinstance(final, TaperNorm):
-        if final.tapers:  # All-Taper: the final map folds into the head
-            out.head.weight.copy_((out.head.weight.double() * f64(final)[None, :]).to(out.head.weight.dtype))
-            out.final_norm = nn.Identity()
-        else:  # Internal-Taper: the final norm stays an RMSNorm
-            keep = RMSNorm(cfg.d_model, eps=final.eps).to(final.weight)
-            keep.weight.copy_(final.weight)
-            out.final_norm = keep
-    out.folded = True
-    if check:
-        if model.head.weight.dtype in (torch.float32, torch.float64):
-            err = fold_error(model, out)
-        else:  # half precision: its own rounding would hide a folding error; check in float32
-            m32 = copy.deepcopy(model).float()
-            err = fold_error(m32, fold_taper(m32, check=False))
-        if not err <= 1e-5:
-            raise RuntimeError(f"folded model differs from the original: relative logit error {err:.3g} > 1e-5")
-    return out
 
 
 # --------------------------------------------------------------------------------------
