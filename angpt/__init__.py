@@ -17,13 +17,13 @@ _EXPORTS = {
     "build_model": "model", "Transformer": "model",
     "constrain_": "constraints",
     "fold": "fold",
-    "norm_profile": "tracking", "NormRecorder": "tracking",
+    "norm_profile": "norms", "NormRecorder": "norms",
     "train": "train", "RunRecord": "train", "DivergenceError": "train",
     "load_corpus": "data",
 }
 _SUBMODULES = (
     "config", "concentration", "layers", "blocks", "model", "constraints", "fold",
-    "tracking", "data", "train", "decode", "taper", "schemes", "experiments", "particles", "bench",
+    "norms", "tracking", "data", "train", "decode", "taper", "schemes", "experiments", "particles", "bench",
     "figures", "viz", "widgets",
 )
 

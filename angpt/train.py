@@ -13,7 +13,7 @@ What the loop does, in order, each step (the recipe is in `TrainConfig.for_arch`
 5. project the weights back onto their constraint (`angpt.constraints.constrain_`:
    nGPT unit norm, anGPT norm <= 1), as the papers do after every optimizer step;
 6. every `eval_every` steps, the validation loss on a fixed token budget (the same text
-   for every run); every `track_every` steps, per-layer norms (angpt.tracking);
+   for every run); every `track_every` steps, per-layer norms (angpt.norms);
    every `ckpt_every` steps, an atomic checkpoint; then `callback(step, record)`.
 TaperNorm models (norm 'taper') also get their gate set before each step, and the optional
 scale anchor added to the loss (angpt.taper.TaperController; TrainConfig.gate_*, aux_weight).
@@ -65,7 +65,7 @@ class RunRecord:
 
     history   one entry per step (columns): step, tokens, train_loss, lr, step_time, grad_norm
     evals     one entry per evaluation (step 0 included): step, tokens, val_loss
-    norms     NormRecorder entries (angpt.tracking) when track_every > 0
+    norms     NormRecorder entries (angpt.norms) when track_every > 0
     """
 
     model_config: dict
@@ -271,7 +271,7 @@ def train(
     corpus    a name from angpt.data.CORPORA or a loaded angpt.data.Corpus
     callback  called as callback(step, record) after every step (record.model is the model)
     progress  show a tqdm bar (the notebook flavour in Jupyter)
-    recorder  an angpt.tracking.NormRecorder to use; by default one is made when
+    recorder  an angpt.norms.NormRecorder to use; by default one is made when
               tcfg.track_every > 0, probing a fixed batch of validation text
     resume    if tcfg.ckpt_path exists, continue from it (else it is overwritten)
     """
@@ -301,7 +301,7 @@ def train(
     sampler = D.BatchSampler(data.train, tcfg.batch_size, cfg.seq_len, seed=tcfg.seed)
     xv, yv = D.eval_windows(data.val, cfg.seq_len, tcfg.eval_tokens)
     if recorder is None and tcfg.track_every > 0:
-        from .tracking import NormRecorder
+        from .norms import NormRecorder
 
         recorder = NormRecorder(every=tcfg.track_every, probe=xv[:4])
     record = RunRecord(

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from . import tracking as tr
+from . import norms as tr
 from .config import PRESETS, ModelConfig, TrainConfig, budget, preset
 
 # Diverging colours around norm 1 (white): blue below, red above, on a log10 scale so

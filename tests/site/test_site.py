@@ -47,7 +47,7 @@ def _open(page, url):
 def test_build_is_fresh():
     """The site under test was built from the current sources (make test builds it first)."""
     built = (SITE / "index.html").stat().st_mtime
-    sources = [*ROOT.glob("book/*.ipynb"), *ROOT.glob("book/*.md"), *ROOT.glob("angpt/*.py"),
+    sources = [*ROOT.glob("book/*.ipynb"), *ROOT.glob("book/*.md"), *ROOT.glob("angpt/**/*.py"),
                ROOT / "_config.yml", ROOT / "_toc.yml"]
     stale = [str(p.relative_to(ROOT)) for p in sources if p.stat().st_mtime > built]
     assert not stale, f"site older than {stale}: run `make book`"
