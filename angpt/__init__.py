@@ -22,7 +22,7 @@ _EXPORTS = {
     "load_corpus": "data",
 }
 _SUBMODULES = (
-    "config", "concentration", "layers", "blocks", "model", "constraints", "fold",
+    "config", "concentration", "factors", "sampling", "factor_checks", "layers", "blocks", "model", "constraints", "fold",
     "norms", "tracking", "data", "train", "decode", "taper", "schemes", "experiments", "particles", "bench",
     "figures", "viz", "widgets",
 )

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from . import concentration as cm
+from . import factors
 from .config import ModelConfig
 from .layers import CausalSelfAttention, HookPoint, Scale, SwiGLU, _mul, make_norm, unit
 
@@ -150,13 +150,13 @@ class NGPTBlock(_HookedBlock):
 
 
 def angpt_factors(cfg: ModelConfig) -> dict[str, float]:
-    """The constant factors an anGPT block uses, from angpt.concentration (one source).
+    """The constant factors an anGPT block uses, from angpt.factors (one source).
 
     Each is multiplied by cfg.factor_scale (ablation: perturb every constant factor except
     nu(alpha)); `gate_scale` = sqrt(d_m) is nGPT's SiLU-input trick, not a normalization
     factor, and is left unscaled.
     """
-    f = cm.angpt_factors(cfg.d_model, cfg.n_heads, cfg.mlp_ratio)
+    f = factors.angpt_factors(cfg.d_model, cfg.n_heads, cfg.mlp_ratio)
     return {k: v if k == "gate_scale" else v * cfg.factor_scale for k, v in f.items()}
 
 
@@ -170,7 +170,7 @@ class ANGPTBlock(_HookedBlock):
         h_M = nu_d W_d (u * nu_acf SiLU(z))
         h   = nu(alpha_M) * (h + alpha_M * (h_M - h))
 
-    Every nu comes from angpt.concentration. Choices where the paper is silent
+    Every nu comes from angpt.factors. Choices where the paper is silent
     (methods.md §8), each with its switch where the book needs an ablation:
       - QK-norm kept exact: per-head L2 after a standard RoPE, learnable s_qk (init 1,
         scale 1/sqrt(d_m)), softmax scale sqrt(d_h) (row 2). Norm erases nu_qkv on q, k, so
@@ -203,7 +203,7 @@ class ANGPTBlock(_HookedBlock):
     def lerp(self, h: torch.Tensor, x: torch.Tensor, alpha: Scale) -> torch.Tensor:
         """nu(alpha) * (h + alpha * (x - h)), per dimension, with |alpha|."""
         a = alpha().abs()  # (d_m,)
-        nu = cm.nu_lerp(a) if self.lerp_factor else torch.ones_like(a)  # (d_m,)
+        nu = factors.nu_lerp(a) if self.lerp_factor else torch.ones_like(a)  # (d_m,)
         # nu (h + a (x - h)) = (nu (1 - a)) h + (nu a) x: two d_m-vectors, one fused multiply-add
         return torch.addcmul((nu * (1 - a)) * h, nu * a, x)
 

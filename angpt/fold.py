@@ -32,7 +32,7 @@ import copy
 import torch
 from torch import nn
 
-from . import concentration as cm
+from .factors import nu_lerp
 from .layers import RMSNorm, TaperNorm
 from .model import Transformer
 
@@ -55,7 +55,7 @@ def _check_angpt(model) -> None:
 def _lerp_diagonals(block, alpha) -> tuple[torch.Tensor, torch.Tensor]:
     """(D_a, D_b) of h <- D_a h + D_b x for this block's LERP with `alpha`, in float64."""
     a = alpha().detach().double().abs()
-    nu = cm.nu_lerp(a) if block.lerp_factor else torch.ones_like(a)
+    nu = nu_lerp(a) if block.lerp_factor else torch.ones_like(a)
     return nu * (1 - a), nu * a
 
 

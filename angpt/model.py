@@ -178,7 +178,7 @@ class Transformer(nn.Module):
 
     @property
     def factors(self) -> dict[str, float]:
-        """The constant factors this model multiplies by (anGPT: angpt.concentration's, times
+        """The constant factors this model multiplies by (anGPT: those of angpt.factors, times
         cfg.factor_scale, read from the blocks themselves; {} for every other arch)."""
         if self.cfg.arch != "angpt" or self.folded:
             return {}
