@@ -1,12 +1,6 @@
-"""Chapter 10's experiment under its first name: `angpt.schemes` is `angpt.experiments.schemes`.
-
-Chapters and tests use `from angpt import schemes as S`; this makes that the very module the
-experiment runs in (not a copy of its names), so setting `S.SCHEMES` reaches the experiment.
-New code imports `angpt.experiments.schemes`.
+"""Chapter 10's experiment under its first name: `from angpt import schemes as S` reads
+`angpt.experiments.schemes` (configs, summaries, tables). Code that changes a setting the
+experiment reads (a test narrowing `SCHEMES`) sets it on `angpt.experiments.schemes`.
 """
 
-import sys
-
-from .experiments import schemes as _schemes
-
-sys.modules[__name__] = _schemes
+from .experiments.schemes import *  # noqa: F401,F403

@@ -79,7 +79,7 @@ def tiny(monkeypatch):
         "model": dict(d_model=16, n_layers=2, n_heads=2, seq_len=16),
         "train": dict(steps=4, batch_size=2, eval_every=2, eval_tokens=64), "corpus": "shakespeare"})
     keep = ("gpt", "gpt+", "angpt", "angpt:no-nu-alpha", E.factor_label(1.5))
-    monkeypatch.setattr(E, "ABLATION_VARIANTS", {k: E.ABLATION_VARIANTS[k] for k in keep})
+    monkeypatch.setattr(E.ablations, "ABLATION_VARIANTS", {k: E.ABLATION_VARIANTS[k] for k in keep})  # where it is read
     return keep
 
 

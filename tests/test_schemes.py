@@ -73,7 +73,7 @@ def test_profiles_show_each_rule_at_init():
 
 def test_experiment_and_summary(monkeypatch):
     torch.set_num_threads(1)
-    monkeypatch.setattr(S, "SCHEMES", ("gpt", "dyt", "tapernorm"))
+    monkeypatch.setattr(E.schemes, "SCHEMES", ("gpt", "dyt", "tapernorm"))  # where it is read
     quick = {**S.SIZES["quick"], "train": dict(steps=8, batch_size=4, eval_every=4, eval_tokens=256)}
     monkeypatch.setitem(S.SIZES, "quick", quick)
     res = E.run("schemes", budget="quick", seeds=1, progress=False)

@@ -18,8 +18,8 @@ One module per experiment, each on top of the library (config, model, train, nor
   common     provenance, save/load, run summaries, the speedup measure
 
 This package re-exports the names of `common`, `race`, `race_lr` and `ablations` (chapters use
-`angpt.experiments.race_configs`, `.ablation_summary`, ...). Setting one of them here sets it
-in its module too, so a test that narrows e.g. `ABLATION_VARIANTS` reaches the experiment.
+`angpt.experiments.race_configs`, `.ablation_summary`, ...). To change a setting an experiment
+reads (a test narrowing `ABLATION_VARIANTS`), set it on the module that owns it.
 
 Only torch, numpy and tqdm are imported here: the CLI must run on a bare GPU machine.
 """
@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
 import time
-import types
 from typing import Callable
 
 from ..config import BUDGETS
@@ -84,19 +82,5 @@ def run(name: str, budget: str = "quick", seeds: int = 3, out: str | os.PathLike
     return result
 
 
-# name -> the module that defines it, for every name re-exported above
-_HOME = {name: mod for mod in (common, race, race_lr, ablations) for name in mod.__all__}
-
-
-class _Package(types.ModuleType):
-    """The package as a view of its modules: setting a re-exported name sets it at home too."""
-
-    def __setattr__(self, name, value):
-        if name in _HOME:
-            setattr(_HOME[name], name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-__all__ = ["EXPERIMENTS", "experiment", "run", *_HOME]
+__all__ = ["EXPERIMENTS", "experiment", "run",
+           *(n for m in (common, race, race_lr, ablations) for n in m.__all__)]
