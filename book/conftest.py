@@ -1,8 +1,9 @@
 """nbval support: compare `# NBVAL_CHECK_OUTPUT` cells against text kept in cell metadata.
 
 Notebooks are committed with no outputs at all. The expected text of a check cell lives in
-its metadata (`angpt_expected`, written by `tools/nbtool.py pin`); here it is handed back to
-nbval as the cell's reference output, so nbval compares it on every run as usual.
+its metadata (`angpt_expected`, written by `tools/pin_checks.py`, carried in the chapter's .md
+too); here it is handed back to nbval as the cell's reference output, so nbval compares it on
+every run as usual. nbval collects only the .ipynb files, never their .md twins.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""Book hygiene: notebooks are committed without outputs, the TOC lists exactly the chapters
-that exist, and every chapter starts with the Colab install + renderer setup cell."""
+"""Book hygiene: each chapter's MyST .md (what authors edit) and its .ipynb (what is built, run
+and opened in Colab) hold the same cells, notebooks are committed without outputs, the TOC lists
+exactly the chapters that exist, and every chapter starts with the Colab setup cell."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 import yaml
@@ -23,23 +25,70 @@ def _toc_files() -> list[str]:
     return files
 
 
+SYNC = "jupytext --sync book/*.ipynb"  # the one command that brings each .md and .ipynb together
+STRIP = "nbstripout --keep-id book/*.ipynb"
+
+
+def _cells(nb) -> list[tuple[str, str, dict]]:
+    """A notebook's cells as the .md can carry them: jupytext drops some editor metadata
+    (scrolled, collapsed, ...) from text files, so compare after one trip through MyST."""
+    nb = jupytext.reads(jupytext.writes(nb, fmt="md:myst"), fmt="md:myst")
+    return [(c.cell_type, c.source, dict(c.metadata)) for c in nb.cells]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_has_no_outputs(path):
-    """Outputs are stripped everywhere. The expected text of # NBVAL_CHECK_OUTPUT cells lives
-    in their metadata (tools/nbtool.py pin) and is plain text only; book/conftest.py gives
-    it to nbval, which compares it on every run."""
+def test_markdown_and_notebook_are_in_sync(path):
+    """Each chapter is edited as book/NAME.md (MyST, jupytext) and paired with book/NAME.ipynb,
+    which the book builds, nbval runs and Colab opens: their cells must be the same."""
+    md = path.with_suffix(".md")
+    assert md.exists(), f"{path.name} has no paired {md.name}: run jupytext --set-formats ipynb,md:myst {path.relative_to(ROOT)}"
     nb = nbformat.read(path, as_version=4)
-    assert "widgets" not in nb.metadata, f"{path.name}: widget state saved in metadata"
+    assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,md:myst", f"{path.name} is not paired: run jupytext --set-formats ipynb,md:myst {path.relative_to(ROOT)}"
+    text, built = _cells(jupytext.read(md)), _cells(nb)
+    for i, (a, b) in enumerate(zip(text, built)):
+        first = (a[1].splitlines() or [""])[0][:60]
+        assert a == b, f"{md.name} and {path.name} differ at cell {i} ({first!r}): run `{SYNC}`"
+    assert len(text) == len(built), f"{md.name} has {len(text)} cells, {path.name} {len(built)}: run `{SYNC}`"
+
+
+def test_paired_markdown_is_not_built():
+    """The book builds each chapter from its .ipynb; _config.yml must exclude every .md twin
+    (Sphinx would otherwise find two files for one page) and no stand-alone .md page."""
+    from sphinx.util.matching import Matcher
+
+    excluded = Matcher(yaml.safe_load((ROOT / "_config.yml").read_text())["exclude_patterns"])
+    for md in sorted(BOOK.glob("*.md")):
+        twin = md.with_suffix(".ipynb").exists()
+        is_excluded = excluded(md.relative_to(ROOT).as_posix())
+        assert is_excluded or not twin, f"{md.name}: add it to exclude_patterns in _config.yml"
+        assert twin or not is_excluded, f"{md.name} is excluded from the book but has no .ipynb twin: run `{SYNC}`"
+
+
+def test_notebooks_are_stripped():
+    """Notebooks are committed without outputs or execution counts (nbstripout, which keeps the
+    `angpt_expected` cell metadata: a pinned notebook passing here shows it)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "nbstripout", "--keep-id", "--verify", *map(str, NOTEBOOKS)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, f"{run.stdout}{run.stderr}: run `{STRIP}`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_check_cells_are_pinned(path):
+    """The expected text of # NBVAL_CHECK_OUTPUT cells lives in their metadata (written by
+    tools/pin_checks.py) and is plain text only; book/conftest.py gives it to nbval, which
+    compares it on every run."""
+    nb = nbformat.read(path, as_version=4)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        assert cell.outputs == [], f"{path.name} cell {i} has outputs: strip with tools/nbtool.py"
-        assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
         for out in cell.metadata.get("angpt_expected", []):
             kinds = set(out.get("data", {})) or {out["output_type"]}
             assert kinds <= {"text/plain", "stream"}, f"{path.name} cell {i}: check cell expects {kinds}"
         if cell.source.lstrip().startswith(CHECK):
-            assert cell.metadata.get("angpt_expected"), f"{path.name} cell {i}: check cell not pinned"
+            assert cell.metadata.get("angpt_expected"), f"{path.name} cell {i}: check cell not pinned (tools/pin_checks.py)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -65,22 +114,3 @@ def test_results_carry_provenance():
         prov = rec.get("provenance", {})
         for key in ("commit", "device", "date", "seeds", "torch", "version"):
             assert key in prov, f"{path.name}: provenance lacks {key!r}"
-
-
-GENERATORS = sorted((ROOT / "tools").glob("make_ch*.py"))
-
-
-@pytest.mark.parametrize("script", GENERATORS, ids=lambda p: p.name)
-def test_generated_chapter_matches_its_script(script, tmp_path):
-    """A chapter written by tools/make_chNN.py must be exactly what the script writes (edit the
-    script, not the notebook), apart from outputs pinned by tools/nbtool.py."""
-    import os
-    import subprocess
-    import sys
-
-    subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
-                   env={**os.environ, "NB_OUT_DIR": str(tmp_path)}, cwd=ROOT / "tools")
-    (generated,) = tmp_path.glob("*.ipynb")
-    committed = BOOK / generated.name
-    cells = lambda p: [(c.cell_type, c.source) for c in nbformat.read(p, as_version=4).cells]  # noqa: E731
-    assert cells(generated) == cells(committed), f"{committed.name} differs from {script.name}: regenerate it"
