@@ -139,9 +139,12 @@ PRESETS: dict[str, dict] = {
     "gpt+": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=True),
     "ngpt": dict(arch="ngpt", qk_norm=True),
     "angpt": dict(arch="angpt", qk_norm=True),
-    "post-ln": dict(arch="gpt", norm="layernorm", placement="post"),
+    # Post-LN and Mix-LN with RMSNorm, as in the official Mix-LN and LN-Scaling code (Llama
+    # RMSNorm), so that against the Pre-LN baseline only the placement differs; the original
+    # Post-LN's LayerNorm is one switch away: preset("post-ln", norm="layernorm").
+    "post-ln": dict(arch="gpt", norm="rmsnorm", placement="post"),
     "peri-ln": dict(arch="gpt", norm="rmsnorm", placement="peri"),
-    "mix-ln": dict(arch="gpt", norm="layernorm", placement="mix", mix_fraction=0.25),
+    "mix-ln": dict(arch="gpt", norm="rmsnorm", placement="mix", mix_fraction=0.25),
     "ln-scaling": dict(arch="gpt", norm="rmsnorm", placement="pre", depth_scaling=True),
     # DyT: the LLM recipe's alpha_0 per position, attention : MLP : final = 4 : 1 : 1 (see
     # ModelConfig). The published values (7B: 0.8/0.2/0.2) are for width >= 4096 and narrower

@@ -72,9 +72,9 @@ LOGIT = {  # label: (ModelConfig overrides, TrainConfig overrides) on the tapern
 NOT_FOLDABLE = {
     "gpt": "RMSNorm divides each token by its own RMS",
     "gpt+": "RMSNorm, and QK-norm on every head",
-    "post-ln": "LayerNorm on the stream: per-token mean and std",
+    "post-ln": "RMSNorm on the stream after every sublayer",
     "peri-ln": "two RMSNorms per sublayer",
-    "mix-ln": "LayerNorm per token",
+    "mix-ln": "RMSNorm per token (on the stream in its Post-LN layers)",
     "ln-scaling": "RMSNorm divides each token by its own RMS",
     "dyt": "no statistic, but tanh is not linear",
     "ngpt": "exact L2 normalization after every sublayer",

@@ -62,7 +62,7 @@ def test_profiles_show_each_rule_at_init():
     # RMSNorm with gamma = 1 (its eps = 1e-6 against r^2 ~ 4e-4 at init: 0.1 % low)
     assert pre["input"] == pytest.approx([1.0] * 8, rel=5e-3)
     assert pre["stream"] == sorted(pre["stream"])  # Pre-LN: the stream only grows
-    # Post-LN: pinned by the norm on it (LayerNorm's eps 1e-5 against var ~ 4e-4 at init: ~1 % low)
+    # Post-LN: pinned by the norm on it (RMSNorm's eps 1e-6 against r^2 ~ 4e-4 at init)
     assert post["stream"] == pytest.approx([1.0] * 8, rel=2e-2)
     # Peri-LN: every output normalized to ~1 (a little less: at init the raw outputs are so small
     # that RMSNorm's eps counts), where Pre-LN's raw outputs are ~100x smaller
@@ -109,3 +109,19 @@ def test_dyt_preset_alpha_beats_the_uniform_default(small_corpus):
 
     uniform = final(dyt_alpha_attn=0.5, dyt_alpha_mlp=0.5, dyt_alpha_final=0.5)
     assert final() < uniform - 0.2, uniform
+
+
+def test_post_and_mix_ln_use_rmsnorm_like_the_baseline():
+    """Post-LN and Mix-LN with RMSNorm, as the official Mix-LN / LN-Scaling code: against the
+    Pre-LN baseline only the placement differs. LayerNorm stays one switch away."""
+    from angpt.layers import LayerNorm, RMSNorm
+
+    size = dict(d_model=32, n_layers=4, n_heads=2, seq_len=8)
+    for name in ("post-ln", "mix-ln"):
+        cfg = angpt.preset(name, **size)
+        assert cfg.norm == angpt.preset(S.BASELINE).norm == "rmsnorm", name
+        model = angpt.build_model(cfg)
+        norms = [m for b in model.blocks for m in (b.norm_attn, b.norm_mlp)]
+        assert all(type(m) is RMSNorm for m in norms), name
+        ln = angpt.build_model(angpt.preset(name, norm="layernorm", **size))
+        assert all(type(m) is LayerNorm for b in ln.blocks for m in (b.norm_attn, b.norm_mlp)), name
