@@ -199,8 +199,8 @@ class TrainConfig:
     track_every: int = 0  # record per-layer norms every k steps (0: off)
     ckpt_path: str | None = None
     ckpt_every: int = 0
-    # TaperNorm (angpt.taper; used only by models with norm='taper'). The paper's constants
-    # are not public: these are our choices, each a knob (schemes.md §6).
+    # TaperNorm (angpt.taper; used only by models with norm='taper'). The paper states its EMA
+    # rates and scale-loss weight, but we could not find the values: these are our choices, each a knob.
     gate_warmup: float | None = 0.25  # fraction of steps at g = 1 (calibration); None: the LR warm-up (paper)
     gate_taper: float = 0.4  # fraction of steps of the cosine from g = 1 to g = 0
     taper_ema: float = 0.99  # EMA decay of the calibration and of the scale anchor's target

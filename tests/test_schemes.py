@@ -125,3 +125,19 @@ def test_post_and_mix_ln_use_rmsnorm_like_the_baseline():
         assert all(type(m) is RMSNorm for m in norms), name
         ln = angpt.build_model(angpt.preset(name, norm="layernorm", **size))
         assert all(type(m) is LayerNorm for b in ln.blocks for m in (b.norm_attn, b.norm_mlp)), name
+
+
+def test_token_column_shows_quick_run_differences():
+    """The tokens-to-target column prints each count with its own unit: a quick run's
+    thousands of tokens must not all print as "0.00" (millions)."""
+    assert [S.format_tokens(n) for n in (950, 6144, 12_345, 3.2e6, 1.5e9)] == \
+        ["950", "6.14k", "12.3k", "3.2M", "1.5G"]
+
+    def row(mtokens):
+        sp = S.spread(mtokens)
+        return {"final_val_loss": S.spread([4.0]), "mtokens_to_target": sp, "step_time_ratio": S.spread([1.0]),
+                "diverged": 0, "fold": {"folds": False, "rel_error": None, "reason": "x"}}
+
+    res = {"summary": {"schemes": {"gpt": row([0.0046]), "dyt": row([0.0061, 0.0072]), "ngpt": row([None])}}}
+    cells = {r[0]: r[2] for r in S.table_rows(res)}
+    assert cells == {"gpt": "4.6k", "dyt": "6.65k [6.1k, 7.2k]", "ngpt": "n/a"}
