@@ -75,11 +75,12 @@ class GPTBlock(_HookedBlock):
         super().__init__()
         self.layer, self.placement = layer, layer_placement(cfg, layer)
         self.in_scale = 1.0 / math.sqrt(layer + 1) if cfg.depth_scaling else 1.0
-        norm = lambda: make_norm(cfg.norm, cfg.d_model, cfg.dyt_alpha_init)  # noqa: E731
-        self.norm_attn, self.norm_mlp = norm(), norm()  # N (N_in for Peri-LN)
+        # DyT's alpha_0 depends on the position: attention side, MLP side (official LLaMA recipe)
+        norm = lambda alpha: make_norm(cfg.norm, cfg.d_model, alpha)  # noqa: E731
+        self.norm_attn, self.norm_mlp = norm(cfg.dyt_alpha_attn), norm(cfg.dyt_alpha_mlp)  # N (N_in for Peri-LN)
         peri = self.placement == "peri"
-        self.out_attn = norm() if peri else nn.Identity()  # N_out (Peri-LN only)
-        self.out_mlp = norm() if peri else nn.Identity()
+        self.out_attn = norm(cfg.dyt_alpha_attn) if peri else nn.Identity()  # N_out (Peri-LN only)
+        self.out_mlp = norm(cfg.dyt_alpha_mlp) if peri else nn.Identity()
         self.attn = CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.seq_len,
                                         qk_norm="rms" if cfg.qk_norm else None)
         self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp)

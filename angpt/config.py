@@ -42,6 +42,14 @@ class ModelConfig:
     qk_norm        normalize q and k per head (GPT+ and anGPT: on; nGPT always normalizes)
     lerp_factor    anGPT: multiply the LERP residual by nu(alpha) (ablation switch)
     taper_final    norm='taper': taper the final norm too (All-Taper); False keeps it (Internal-Taper)
+    dyt_alpha_attn, dyt_alpha_mlp, dyt_alpha_final
+                   norm='dyt': alpha_0 of the DyT before attention, before the MLP, and of the
+                   final norm. Default 0.5 each, DyT's default outside LLMs (Zhu et al. 2025,
+                   "Transformers without Normalization", arXiv:2503.10622). Their LLM recipe sets
+                   the three separately, attention 4x the others (official LLaMA port, flags
+                   attn/ffn/dec_alpha_init_value: 7B 0.8/0.2/0.2, 13B 0.6/0.15/0.15, 34B and 70B
+                   0.2/0.05/0.05), smaller for wider models. Those widths are >= 4096; the
+                   'dyt' preset keeps the 4:1:1 ratio and scales it to our widths (see PRESETS).
     weight_constraint  None picks the arch's own: gpt 'none', ngpt 'unit', angpt 'bound'
     """
 
@@ -57,7 +65,11 @@ class ModelConfig:
     placement: str = "pre"
     depth_scaling: bool = False
     mix_fraction: float = 0.25
-    dyt_alpha_init: float = 0.5
+    # DyT's alpha_0 per position (attention-input, MLP-input, final norm), as in the official
+    # LLaMA recipe; 0.5 everywhere is the paper's non-LLM default. The 'dyt' preset sets its own.
+    dyt_alpha_attn: float = 0.5
+    dyt_alpha_mlp: float = 0.5
+    dyt_alpha_final: float = 0.5
     taper_final: bool = False
     init_std: float = 0.02
     # all archs
@@ -94,7 +106,7 @@ class ModelConfig:
             raise ValueError(f"mix_fraction must lie in [0, 1], got {self.mix_fraction!r}")
         if not 0.0 < self.alpha_init < 1.0:
             raise ValueError(f"alpha_init must lie in (0, 1), got {self.alpha_init!r}")
-        for name in ("dyt_alpha_init", "init_std", "factor_scale"):
+        for name in ("dyt_alpha_attn", "dyt_alpha_mlp", "dyt_alpha_final", "init_std", "factor_scale"):
             _positive(name, getattr(self, name), integer=False)
         if not isinstance(self.taper_final, bool):
             raise ValueError(f"taper_final must be True or False, got {self.taper_final!r}")
@@ -127,11 +139,20 @@ PRESETS: dict[str, dict] = {
     "gpt+": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=True),
     "ngpt": dict(arch="ngpt", qk_norm=True),
     "angpt": dict(arch="angpt", qk_norm=True),
-    "post-ln": dict(arch="gpt", norm="layernorm", placement="post"),
+    # Post-LN and Mix-LN with RMSNorm, as in the official Mix-LN and LN-Scaling code (Llama
+    # RMSNorm), so that against the Pre-LN baseline only the placement differs; the original
+    # Post-LN's LayerNorm is one switch away: preset("post-ln", norm="layernorm").
+    "post-ln": dict(arch="gpt", norm="rmsnorm", placement="post"),
     "peri-ln": dict(arch="gpt", norm="rmsnorm", placement="peri"),
-    "mix-ln": dict(arch="gpt", norm="layernorm", placement="mix", mix_fraction=0.25),
+    "mix-ln": dict(arch="gpt", norm="rmsnorm", placement="mix", mix_fraction=0.25),
     "ln-scaling": dict(arch="gpt", norm="rmsnorm", placement="pre", depth_scaling=True),
-    "dyt": dict(arch="gpt", norm="dyt", placement="pre"),
+    # DyT: the LLM recipe's alpha_0 per position, attention : MLP : final = 4 : 1 : 1 (see
+    # ModelConfig). The published values (7B: 0.8/0.2/0.2) are for width >= 4096 and narrower
+    # models need larger alpha_0; the scale 16/4/4 is our choice from a sweep at chapter 10's
+    # quick size (d_m = 32; 0.8/0.2/0.2 and 0.5 everywhere are far worse there, and larger
+    # scales no better). Not tuned at the full size.
+    "dyt": dict(arch="gpt", norm="dyt", placement="pre", dyt_alpha_attn=16.0, dyt_alpha_mlp=4.0,
+                dyt_alpha_final=4.0),
     "tapernorm": dict(arch="gpt", norm="taper", placement="pre"),  # Internal-Taper (angpt.taper)
 }
 
@@ -178,8 +199,8 @@ class TrainConfig:
     track_every: int = 0  # record per-layer norms every k steps (0: off)
     ckpt_path: str | None = None
     ckpt_every: int = 0
-    # TaperNorm (angpt.taper; used only by models with norm='taper'). The paper's constants
-    # are not public: these are our choices, each a knob (schemes.md §6).
+    # TaperNorm (angpt.taper; used only by models with norm='taper'). The paper states its EMA
+    # rates and scale-loss weight, but we could not find the values: these are our choices, each a knob.
     gate_warmup: float | None = 0.25  # fraction of steps at g = 1 (calibration); None: the LR warm-up (paper)
     gate_taper: float = 0.4  # fraction of steps of the cosine from g = 1 to g = 0
     taper_ema: float = 0.99  # EMA decay of the calibration and of the scale anchor's target
@@ -254,8 +275,8 @@ class TrainConfig:
 
         Choice: the optimizer (AdamW, wd 0.1, clipping) stays the GPT family's for every
         scheme (the LN-Scaling script uses no weight decay and no clipping), so that a
-        comparison on the same data compares the schemes, not optimizers. DyT's alpha_0
-        (0.5, the official default) lives in ModelConfig.dyt_alpha_init.
+        comparison on the same data compares the schemes, not optimizers. DyT's alpha_0 per
+        position lives in ModelConfig (dyt_alpha_attn, dyt_alpha_mlp, dyt_alpha_final).
         """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; valid choices: {', '.join(map(repr, PRESETS))}")

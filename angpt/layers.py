@@ -119,9 +119,10 @@ class LayerNorm(nn.Module):
 class DyT(nn.Module):
     """Dynamic tanh (Zhu et al. 2025): gamma * tanh(alpha * x) (+ beta).
 
-    alpha is one learnable scalar per DyT layer, initialised to `alpha_init`
-    (cfg.dyt_alpha_init; the paper's default 0.5). Choice: no beta by default, as in the
-    official LLaMA port, mirroring RMSNorm's lack of a bias (schemes.md §5.1).
+    alpha is one learnable scalar per DyT layer, initialised to `alpha_init` (0.5, the
+    paper's default outside LLMs; a model passes cfg.dyt_alpha_attn, dyt_alpha_mlp or
+    dyt_alpha_final by position, as the paper's LLM recipe does). Choice: no beta by
+    default, as in the official LLaMA port, mirroring RMSNorm's lack of a bias.
     """
 
     def __init__(self, d: int, alpha_init: float = 0.5, bias: bool = False):

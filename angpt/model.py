@@ -60,7 +60,7 @@ class Transformer(nn.Module):
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(make_block(cfg, i, folded) for i in range(cfg.n_layers))
         final_norm = cfg.arch == "gpt" and layer_placement(cfg, cfg.n_layers - 1) != "post"
-        self.final_norm = make_norm(cfg.norm, d, cfg.dyt_alpha_init) if final_norm else nn.Identity()
+        self.final_norm = make_norm(cfg.norm, d, cfg.dyt_alpha_final) if final_norm else nn.Identity()
         if final_norm and cfg.norm == "taper":  # Internal-Taper keeps its final norm (angpt.taper)
             self.final_norm.tapers = cfg.taper_final
         self.hook_final = HookPoint()

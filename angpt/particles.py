@@ -3,14 +3,16 @@
 The idealised model of Karagodin, Ge, Polyanskiy and Rigollet, "Normalization in Attention
 Dynamics" (arXiv:2510.22026, NeurIPS 2025). Write each token as x_j = r_j theta_j with
 theta_j on the unit sphere S^{d-1}, take Q = K = V = I, no MLP, full (non-causal) attention,
-and let depth be the time t (one sublayer = one unit of time):
+and let depth be the time t. The model has only attention, so one unit of time is one
+attention layer, i.e. one block of a real network (whose MLP has no counterpart here); the
+layer with 1-based index l runs over l - 1 <= t < l.
 
-    A_j   = sum_k w_jk theta_k ,       w_jk = softmax_k(beta <theta_j, theta_k>)
+    A_j   = c(t) sum_k w_jk theta_k ,  w_jk = softmax_k(beta c(t)^2 <theta_j, theta_k>)
     dtheta_j/dt = P_{theta_j} A_j / s_j(t) ,   P_theta v = v - <theta, v> theta
     dr_j/dt     = (radial law of the scheme)
 
-The normalization scheme enters only through the speed factor s_j and the radial law
-(schemes.md §7.2, the paper's Table 2):
+c(t) = 1 except for LN-Scaling. The normalization scheme enters only through the speed
+factor s_j and the radial law (the paper's Table 2, plus the book's LN-Scaling):
 
     scheme       s_j(t)              dr_j/dt
     post-ln      1                   0            (on the sphere)
@@ -19,17 +21,25 @@ The normalization scheme enters only through the speed factor s_j and the radial
                  r_j after
     peri-ln      r_j ||A_j||         <theta_j, A_j> / ||A_j||
     ngpt         ||A_j|| / alpha     0            (on the sphere)
-    ln-scaling   sqrt(t + 1)         0            (the paper's "CoD" row, on the sphere)
+    cod          sqrt(t + 1)         0            (the paper's "CoD" row, on the sphere)
+    ln-scaling   r_j                 <theta_j, A_j>   with c(t) = 1/sqrt(t + 1)
 
-Choices made here where the paper leaves room (say so in the book):
-- Mix-LN's Post-LN phase is 0 <= t < tau (tau = 0 is plain Pre-LN). During that phase the
-  stream is normalized after every step, so r_j = 1; the Pre-LN growth starts from 1.
-- The CoD/LN-Scaling row is the paper's idealisation (on the sphere, steps damped by
-  1/sqrt(t+1)); real LN-Scaling scales the input of a Pre-LN sublayer instead.
+Two LN-Scaling rows, which behave in opposite ways:
+- 'cod' is the paper's idealisation of the curse-of-depth fix: tokens stay on the sphere and
+  each step is damped by 1/sqrt(t + 1). It clusters *faster* than Pre-LN (whose 1/r_j ~ 1/t
+  damps more).
+- 'ln-scaling' is the LN-Scaling the book trains (chapter 10; Sun et al. 2025, official code
+  `1/sqrt(layer_index + 1)` on the norm's output): a Pre-LN block whose sublayer reads
+  N(x)/sqrt(l), l = t + 1 the 1-based layer. With Q = K = V = I that input scales the
+  attention logits by 1/l and the output by 1/sqrt(l), and the radius still grows (by
+  ~2 sqrt(t + 1)). It clusters *slower* than Pre-LN: in a cluster Var ~ t^{-1}, not t^{-2}.
 
-Integration: explicit Euler with step dt, then every theta_j is renormalized to unit norm
-(schemes.md §7.7). Everything is vectorised numpy; no torch, except inside `cosine_profile`,
-which measures the same summary on a real network.
+Mix-LN follows Table 2's ODE: dr/dt = 0 before tau, so the Pre-LN growth starts from
+r(tau) = r(0) (pass r0=1 to start it from a normalized stream instead).
+
+Integration: explicit Euler with step dt, then every theta_j is renormalized to unit norm.
+Everything is vectorised numpy; no torch, except inside `cosine_profile`, which measures the
+same summary on a real network.
 """
 
 from __future__ import annotations
@@ -39,20 +49,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SCHEMES = ("post-ln", "pre-ln", "mix-ln", "peri-ln", "ngpt", "ln-scaling")
+SCHEMES = ("post-ln", "pre-ln", "mix-ln", "peri-ln", "ngpt", "cod", "ln-scaling")
 INITS = ("symmetric", "random", "cone")
 
 # Display names, and the book's preset each idealised scheme stands for (for colours:
 # viz.color(PRESET_OF[scheme])). Pre-LN is the plain GPT preset.
 NAMES = {
     "post-ln": "Post-LN", "pre-ln": "Pre-LN", "mix-ln": "Mix-LN", "peri-ln": "Peri-LN",
-    "ngpt": "nGPT", "ln-scaling": "LN-Scaling (CoD)",
+    "ngpt": "nGPT", "cod": "CoD (the paper's idealisation)", "ln-scaling": "LN-Scaling",
 }
-PRESET_OF = {
+PRESET_OF = {  # 'cod' stands for no preset of the book (viz.color(None) is grey)
     "post-ln": "post-ln", "pre-ln": "gpt", "mix-ln": "mix-ln", "peri-ln": "peri-ln",
-    "ngpt": "ngpt", "ln-scaling": "ln-scaling",
+    "ngpt": "ngpt", "cod": None, "ln-scaling": "ln-scaling",
 }
-ON_SPHERE = ("post-ln", "ngpt", "ln-scaling")  # r_j = 1 throughout
+ON_SPHERE = ("post-ln", "ngpt", "cod")  # r_j = 1 throughout
 
 
 # --------------------------------------------------------------------------------------
@@ -133,18 +143,21 @@ def initial_state(init: str, n: int, d: int, *, r0: float | None = None, delta: 
 # The vector field
 # --------------------------------------------------------------------------------------
 
-# Table 2 as three switches per scheme, so that a batch of schemes integrates in one loop:
-#   s_j(t) = r_j * (||A_j|| if by_norm_A) * (t + 1)^time_power / gain     (gain = alpha for nGPT)
-#   dr_j/dt = grows(t) * <theta_j, A_j> / (||A_j|| if by_norm_A)
-# Schemes on the sphere keep r_j = 1, so the r_j factor is inert for them.
-#             by_norm_A  time_power  grows
+# Table 2 as four switches per scheme, so that a batch of schemes integrates in one loop:
+#   c(t)    = (t + 1)^(-in_power)                                    (LN-Scaling's input scale)
+#   s_j(t)  = r_j^[radial on] * (||A_j|| if by_norm_A) * (t + 1)^time_power / gain   (gain = alpha for nGPT)
+#   dr_j/dt = [radial on] * <theta_j, A_j> / (||A_j|| if by_norm_A)
+# "radial on" (never / always / after tau) is when the stream is not normalized: then the token
+# has a radius that grows and divides its speed; on the sphere neither happens, whatever r holds.
+#             by_norm_A  time_power  in_power  radial
 _RULES = {
-    "post-ln":    (False,    0.0,        "never"),
-    "pre-ln":     (False,    0.0,        "always"),
-    "mix-ln":     (False,    0.0,        "after_tau"),  # Post-LN for t < tau: r = 1, no growth
-    "peri-ln":    (True,     0.0,        "always"),
-    "ngpt":       (True,     0.0,        "never"),
-    "ln-scaling": (False,    0.5,        "never"),
+    "post-ln":    (False,    0.0,        0.0,      "never"),
+    "pre-ln":     (False,    0.0,        0.0,      "always"),
+    "mix-ln":     (False,    0.0,        0.0,      "after_tau"),  # Post-LN for t < tau
+    "peri-ln":    (True,     0.0,        0.0,      "always"),
+    "ngpt":       (True,     0.0,        0.0,      "never"),
+    "cod":        (False,    0.5,        0.0,      "never"),
+    "ln-scaling": (False,    0.0,        0.5,      "always"),
 }
 
 
@@ -155,24 +168,26 @@ class _Field:
         self.beta = np.asarray(betas, dtype=float)[:, None, None]  # (B, 1, 1)
         self.by_norm_A = np.array([_RULES[s][0] for s in schemes])[:, None]  # (B, 1)
         self.time_power = np.array([_RULES[s][1] for s in schemes])[:, None]  # (B, 1)
+        self.in_power = np.array([_RULES[s][2] for s in schemes])[:, None, None]  # (B, 1, 1)
         self.gain = np.array([alpha if s == "ngpt" else 1.0 for s in schemes])[:, None]  # (B, 1)
-        self.always = np.array([_RULES[s][2] == "always" for s in schemes])  # (B,)
-        self.after_tau = np.array([_RULES[s][2] == "after_tau" for s in schemes])  # (B,)
+        self.always = np.array([_RULES[s][3] == "always" for s in schemes])  # (B,)
+        self.after_tau = np.array([_RULES[s][3] == "after_tau" for s in schemes])  # (B,)
         self.tau = tau
 
     def __call__(self, theta: np.ndarray, r: np.ndarray, t: float):
         """theta (B, n, d) unit rows, r (B, n) -> (dtheta/dt (B, n, d), dr/dt (B, n), G (B, n, n))."""
         G = theta @ theta.transpose(0, 2, 1)  # (B, n, n) pairwise cosines
-        # softmax_k(beta G_jk); the row maximum is the diagonal G_jj = 1, so subtract beta
-        W = np.exp(self.beta * (G - 1.0))
+        c = (t + 1.0) ** -self.in_power  # (B, 1, 1) the sublayer reads c theta (LN-Scaling)
+        # softmax_k(beta c^2 G_jk); the row maximum is the diagonal G_jj = 1, so subtract it
+        W = np.exp(self.beta * c**2 * (G - 1.0))
         W /= W.sum(axis=-1, keepdims=True)
-        A = W @ theta  # (B, n, d) attention outputs A_j
+        A = c * (W @ theta)  # (B, n, d) attention outputs A_j (values c theta_k)
         radial = np.einsum("bnd,bnd->bn", theta, A)  # <theta_j, A_j>
         PA = A - radial[..., None] * theta  # tangent projection P_{theta_j} A_j
         norm_A = np.where(self.by_norm_A, np.sqrt(np.einsum("bnd,bnd->bn", A, A)), 1.0)
-        s = r * norm_A * (t + 1.0) ** self.time_power / self.gain  # (B, n) speed factors
-        grows = self.always | (self.after_tau & (t >= self.tau))  # (B,)
-        dr = grows[:, None] * radial / norm_A
+        on = (self.always | (self.after_tau & (t >= self.tau)))[:, None]  # (B, 1) radius in play
+        s = np.where(on, r, 1.0) * norm_A * (t + 1.0) ** self.time_power / self.gain  # (B, n) speed factors
+        dr = on * radial / norm_A
         return PA / s[..., None], dr, G
 
 
@@ -194,7 +209,7 @@ def velocity(scheme: str, theta: np.ndarray, r: np.ndarray, t: float, beta: floa
 class ParticleRun:
     """Summaries of one simulated trajectory, one entry per recorded time.
 
-    t        (R,)   times (t = i * dt at the recorded steps; depth in sublayers)
+    t        (R,)   times (t = i * dt at the recorded steps; depth in layers)
     cosine   (R,)   mean pairwise cosine (sum_{j != k} <theta_j, theta_k>) / (n (n - 1))
     spread   (R,)   spread around the centroid, (1/n) sum_j ||theta_j - mean theta||^2
                     (the "Var" of Thm 4.3; computed from differences, so it stays accurate
@@ -235,8 +250,8 @@ def simulate_grid(schemes=SCHEMES, betas=(1.0,), n: int = 32, d: int = 16, *, T:
     """Simulate every (scheme, beta) pair from the same initial state, in one vectorised loop.
 
     Returns {(scheme, beta): ParticleRun}. n tokens in dimension d; T is the horizon and dt
-    the Euler step (one sublayer is one unit of time); the state is recorded at t = 0, every
-    `record_every` steps, and at the end. alpha: nGPT's step size ("eigen learning rate",
+    the Euler step (one attention layer, i.e. one block, is one unit of time); the state is
+    recorded at t = 0, every `record_every` steps, and at the end. alpha: nGPT's step size ("eigen learning rate",
     constant here). tau: length of Mix-LN's Post-LN phase (default T/4, like the mix-ln
     preset's mix_fraction = 0.25). See `initial_state` for init, r0, delta and seed.
     """
@@ -262,8 +277,9 @@ def simulate_grid(schemes=SCHEMES, betas=(1.0,), n: int = 32, d: int = 16, *, T:
     B = len(pairs)
     field_ = _Field([s for s, _ in pairs], [b for _, b in pairs], alpha, tau)
     theta = np.repeat(theta0[None], B, axis=0)  # (B, n, d)
-    # the stream is normalized after every step (Post-LN, nGPT, CoD; Mix-LN before tau): r = 1
-    on_sphere = np.array([s in ON_SPHERE or (s == "mix-ln" and tau > 0) for s, _ in pairs])
+    # the stream is normalized after every step (Post-LN, nGPT, CoD): r = 1. Mix-LN keeps r(0)
+    # through its Post-LN phase (Table 2: dr/dt = 0 there, and s = 1 does not read r)
+    on_sphere = np.array([s in ON_SPHERE for s, _ in pairs])
     r = np.where(on_sphere[:, None], 1.0, r0_[None, :])  # (B, n)
 
     steps = max(1, int(round(T / dt)))
@@ -322,8 +338,8 @@ def initial_velocity(scheme: str, n: int, beta: float, *, r0: float = 1.0, alpha
     gamma(t) = <theta_j, theta_k> for any j != k, and dgamma/dt(0) = (1/s_j + 1/s_k)/(e^beta + n - 1),
     with ||A_j(0)|| = sqrt(e^{2 beta} + n - 1)/(e^beta + n - 1) for Peri-LN and nGPT:
 
-        post-ln, ln-scaling, mix-ln (tau > 0)   2 / (e^beta + n - 1)
-        pre-ln, mix-ln (tau = 0)                2 / (r0 (e^beta + n - 1))
+        post-ln, cod, mix-ln (tau > 0)          2 / (e^beta + n - 1)
+        pre-ln, ln-scaling, mix-ln (tau = 0)    2 / (r0 (e^beta + n - 1))   (c(0) = 1)
         peri-ln                                 2 / (r0 sqrt(e^{2 beta} + n - 1))
         ngpt                                    2 alpha / sqrt(e^{2 beta} + n - 1)
     """
@@ -337,9 +353,9 @@ def initial_velocity(scheme: str, n: int, beta: float, *, r0: float = 1.0, alpha
     # computed in logs so that large beta does not overflow
     log_z = np.logaddexp(beta, log_n1)  # log(e^beta + n - 1)
     log_z2 = 0.5 * np.logaddexp(2.0 * beta, log_n1)  # log sqrt(e^{2 beta} + n - 1)
-    if scheme in ("post-ln", "ln-scaling") or (scheme == "mix-ln" and tau > 0):
+    if scheme in ("post-ln", "cod") or (scheme == "mix-ln" and tau > 0):
         return float(2.0 * math.exp(-log_z))
-    if scheme in ("pre-ln", "mix-ln"):
+    if scheme in ("pre-ln", "ln-scaling", "mix-ln"):
         return float(2.0 * math.exp(-log_z) / r0)
     if scheme == "peri-ln":
         return float(2.0 * math.exp(-log_z2) / r0)
@@ -399,7 +415,8 @@ def cosine_profile(model, idx, hooks=None) -> dict[str, float]:
     model: an angpt Transformer (anything with `run_with_cache` and `cfg.n_layers`);
     idx: LongTensor (B, T). hooks: the hook names to read, by default the embedding and
     the residual stream after every block (`hook_embed`, `blocks.{i}.hook_resid_post`), so
-    entry i is "after i blocks", the analogue of the particles at time t = 2 i sublayers.
+    entry i is "after i blocks", the analogue of the particles at time t = i (one unit of
+    time per block: the particle model has attention only, so a block's MLP has no counterpart).
     Returns {hook name: mean pairwise cosine among tokens of a sequence, averaged over the batch}.
     """
     import torch  # only here: the rest of the module is numpy-only

@@ -29,6 +29,9 @@ def test_public_names_resolve():
     (dict(mix_fraction=1.5), "mix_fraction"),
     (dict(alpha_init=0.0), "alpha_init"),
     (dict(d_model=6, n_heads=2), "must be even for RoPE"),
+    (dict(dyt_alpha_attn=0.0), "dyt_alpha_attn must be a positive finite number"),
+    (dict(dyt_alpha_mlp=-1.0), "dyt_alpha_mlp must be a positive finite number"),
+    (dict(dyt_alpha_final=float("inf")), "dyt_alpha_final must be a positive finite number"),
 ])
 def test_bad_model_config_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -86,3 +89,17 @@ def test_train_is_callable_as_function_and_module():
     import angpt.train as train_module
 
     assert callable(angpt.train) and angpt.train.train is train_module.train
+
+
+def test_dyt_alpha_per_position():
+    """DyT's LLM recipe: alpha_0 set separately before attention, before the MLP and at the
+    final norm (Zhu et al. 2025, official LLaMA port); each DyT module gets its own."""
+    from angpt.layers import DyT
+
+    cfg = preset("dyt", d_model=32, n_layers=2, n_heads=2, seq_len=8)
+    assert cfg.dyt_alpha_attn > cfg.dyt_alpha_mlp == cfg.dyt_alpha_final
+    model = angpt.build_model(cfg.replace(dyt_alpha_attn=3.0, dyt_alpha_mlp=2.0, dyt_alpha_final=1.5))
+    for blk in model.blocks:
+        assert isinstance(blk.norm_attn, DyT) and blk.norm_attn.alpha.item() == 3.0
+        assert blk.norm_mlp.alpha.item() == 2.0
+    assert model.final_norm.alpha.item() == 1.5

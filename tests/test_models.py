@@ -10,7 +10,7 @@ import angpt.concentration as cm
 from angpt.blocks import ANGPTBlock, GPTBlock, NGPTBlock, layer_placement
 from angpt.config import PRESETS, ModelConfig, preset
 from angpt.constraints import AXES, constrain_, constrained_weights, weight_norms
-from angpt.layers import DyT, LayerNorm, RMSNorm
+from angpt.layers import DyT, RMSNorm
 from angpt.model import Transformer, build_model
 
 SMALL = dict(d_model=64, n_layers=2, n_heads=4, seq_len=32)
@@ -45,7 +45,7 @@ def test_preset_structure():
     assert isinstance(build_model("angpt", **SMALL).blocks[0], ANGPTBlock)
     assert build_model("gpt", **SMALL).blocks[0].attn.qk_norm is None
     assert isinstance(build_model("gpt+", **SMALL).blocks[0].attn.qk_norm, RMSNorm)
-    assert isinstance(build_model("post-ln", **SMALL).blocks[0].norm_attn, LayerNorm)
+    assert type(build_model("post-ln", **SMALL).blocks[0].norm_attn) is RMSNorm  # as the Mix-LN/LNS code
     assert isinstance(build_model("post-ln", **SMALL).final_norm, torch.nn.Identity)
     assert isinstance(build_model("peri-ln", **SMALL).blocks[1].out_mlp, RMSNorm)
     assert isinstance(build_model("dyt", **SMALL).final_norm, DyT)

@@ -24,8 +24,8 @@ def test_closed_forms_differ_where_the_schemes_differ():
     n, beta = 16, 2.0
     v = {s: P.initial_velocity(s, n, beta, r0=R0, alpha=ALPHA, tau=1.0) for s in P.SCHEMES}
     post = 2 / (math.exp(beta) + n - 1)
-    assert v["post-ln"] == pytest.approx(post) and v["ln-scaling"] == pytest.approx(post)
-    assert v["pre-ln"] == pytest.approx(post / R0)
+    assert v["post-ln"] == pytest.approx(post) and v["cod"] == pytest.approx(post)
+    assert v["pre-ln"] == pytest.approx(post / R0) and v["ln-scaling"] == pytest.approx(post / R0)
     assert v["mix-ln"] == pytest.approx(post)  # Post-LN phase first
     assert P.initial_velocity("mix-ln", n, beta, r0=R0, tau=0.0) == pytest.approx(post / R0)
     peri = 2 / (R0 * math.sqrt(math.exp(2 * beta) + n - 1))
@@ -79,10 +79,20 @@ def test_pre_ln_radius_grows_linearly(cone_runs):
     assert np.polyfit(run.t[late], r[late], 1)[0] == pytest.approx(1.0, rel=0.01)
 
 
-def test_ln_scaling_collapses_like_exp_minus_four_sqrt_t(cone_runs):
-    run = cone_runs[("ln-scaling", 1.0)]
+def test_cod_collapses_like_exp_minus_four_sqrt_t(cone_runs):
+    run = cone_runs[("cod", 1.0)]
     slope = P.log_slope(np.sqrt(run.t + 1.0), run.spread, 2.5, 7.5)
     assert slope == pytest.approx(-4.0, rel=0.05)
+
+
+def test_ln_scaling_collapses_like_one_over_t(cone_runs):
+    """The book's LN-Scaling (Pre-LN reading N(x)/sqrt(l)): in a cluster A ~ c theta_bar with
+    c = 1/sqrt(t+1), so r grows by ~2 sqrt(t+1) and the angular speed c/r ~ 1/(2(t+1)):
+    deviations shrink like (t+1)^{-1/2}, Var ~ t^{-1}, slower than Pre-LN's t^{-2}."""
+    run = cone_runs[("ln-scaling", 1.0)]
+    assert P.log_slope(run.t + 1.0, run.spread, 20.0, 61.0, log_x=True) == pytest.approx(-1.0, rel=0.1)
+    growth = run.mean_radius - run.mean_radius[0]
+    assert growth[-1] == pytest.approx(2 * (math.sqrt(run.t[-1] + 1) - 1), rel=0.05)
 
 
 def test_mix_ln_switches_from_post_to_pre_at_tau(cone_runs):
@@ -191,3 +201,63 @@ def test_cosine_profile_reads_the_residual_hooks():
     assert prof["blocks.1.hook_resid_post"] > prof["blocks.0.hook_resid_post"]
     with pytest.raises(ValueError, match="not in the model's cache"):
         P.cosine_profile(Fake(), idx, hooks=["blocks.5.hook_resid_post"])
+
+
+# ---------------------------------------------------------------------------- fixes of the audit
+
+
+@pytest.mark.parametrize("scheme", ["post-ln", "ngpt", "cod", "mix-ln"])
+def test_velocity_ignores_the_radius_on_the_sphere(scheme):
+    """On the sphere (and in Mix-LN's Post-LN phase) s_j does not contain r_j: `velocity` must
+    not divide by a radius the caller passes. With r ~ 3.8 it used to return the Pre-LN field."""
+    theta, r = P.initial_state("random", 12, 6, seed=2)  # r ~ sqrt(6)
+    r = 1.5 * r
+    v, dr = P.velocity(scheme, theta, r, t=0.5, beta=1.0, alpha=0.5, tau=1.0)
+    v1, dr1 = P.velocity(scheme, theta, np.ones_like(r), t=0.5, beta=1.0, alpha=0.5, tau=1.0)
+    np.testing.assert_allclose(v, v1, rtol=1e-12)
+    np.testing.assert_array_equal(dr, 0.0)
+    # ... while Pre-LN's speed does divide by r
+    vp, _ = P.velocity("pre-ln", theta, r, t=0.5, beta=1.0)
+    vp1, _ = P.velocity("pre-ln", theta, np.ones_like(r), t=0.5, beta=1.0)
+    np.testing.assert_allclose(vp * r[:, None], vp1, rtol=1e-12)
+
+
+def test_mix_ln_keeps_its_initial_radius_until_tau():
+    """Table 2: dr/dt = 0 in Mix-LN's Post-LN phase, so r(tau) = r(0), then Pre-LN growth."""
+    run = P.simulate("mix-ln", 16, 16, 1.0, T=8.0, dt=0.02, init="random", tau=4.0, seed=0)
+    r0 = run.radii[0]
+    assert r0.mean() == pytest.approx(4.0, rel=0.2)  # ||N(0, I_16)|| ~ sqrt(16)
+    before = run.t < 4.0
+    np.testing.assert_array_equal(run.radii[before], np.broadcast_to(r0, run.radii[before].shape))
+    assert np.all(run.radii[-1] > r0)  # grows after tau
+
+
+def test_ln_scaling_field_is_pre_ln_on_the_scaled_input():
+    """'ln-scaling' is the book's LN-Scaling: x_j <- x_j + Attn(c N(x))_j with Q = K = V = I and
+    c = 1/sqrt(l), l = t + 1. A direct computation of that update gives the same field."""
+    theta, r = P.initial_state("random", 10, 5, seed=4)
+    t, beta = 2.0, 1.5
+    y = theta / math.sqrt(t + 1.0)  # what the sublayer reads
+    logits = beta * y @ y.T
+    w = np.exp(logits - logits.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    a = w @ y  # Attn(y) with V = I: the update of x = r theta
+    radial = np.sum(theta * a, axis=1)
+    v_ref = (a - radial[:, None] * theta) / r[:, None]  # d theta/dt = P_theta a / r
+    v, dr = P.velocity("ln-scaling", theta, r, t=t, beta=beta)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-10)
+    np.testing.assert_allclose(dr, radial, rtol=1e-10)
+
+
+def test_ln_scaling_clusters_slower_and_cod_faster_than_pre_ln():
+    """The two LN-Scaling rows point opposite ways. The book's LN-Scaling is Pre-LN with a
+    smaller, flatter sublayer input (logits / l, output / sqrt(l)): it clusters *slower* than
+    Pre-LN, like the trained model it names, whose deep sublayers read less. The paper's CoD
+    row keeps the tokens on the sphere, where s = sqrt(t+1) < r ~ t: it clusters *faster*."""
+    runs = P.simulate_grid(["pre-ln", "ln-scaling", "cod"], [1.0], 32, 16, T=20.0, dt=0.02,
+                           init="random", seed=0, record_every=50)
+    cos = {s: runs[(s, 1.0)].cosine for s in ("pre-ln", "ln-scaling", "cod")}
+    late = runs[("pre-ln", 1.0)].t >= 2.0
+    assert np.all(cos["ln-scaling"][late] < cos["pre-ln"][late])
+    assert np.all(cos["cod"][late] > cos["pre-ln"][late])
+    assert cos["ln-scaling"][-1] < cos["pre-ln"][-1] - 0.2

@@ -39,7 +39,8 @@ def test_recipes():
         assert TrainConfig.for_preset(name, steps=200) == TrainConfig.for_arch("gpt", steps=200)
     assert TrainConfig.for_preset("angpt", steps=200) == TrainConfig.for_arch("angpt", steps=200)
     assert TrainConfig.for_preset("post-ln", steps=200, warmup_steps=3).warmup_steps == 3  # overrides win
-    assert angpt.preset("dyt").dyt_alpha_init == 0.5  # DyT's official alpha_0
+    dyt = angpt.preset("dyt")  # the LLM recipe: alpha_0 per position, attention 4x MLP and final
+    assert dyt.dyt_alpha_attn == 4 * dyt.dyt_alpha_mlp and dyt.dyt_alpha_mlp == dyt.dyt_alpha_final
     lns = angpt.build_model(angpt.preset("ln-scaling", d_model=32, n_layers=4, n_heads=2, seq_len=16))
     assert float(lns.blocks[0].attn.proj.weight.detach().std()) == pytest.approx(0.02, rel=0.1)  # plain init, no 1/sqrt(2L)
     with pytest.raises(ValueError, match="unknown budget 'huge'"):
@@ -61,7 +62,7 @@ def test_profiles_show_each_rule_at_init():
     # RMSNorm with gamma = 1 (its eps = 1e-6 against r^2 ~ 4e-4 at init: 0.1 % low)
     assert pre["input"] == pytest.approx([1.0] * 8, rel=5e-3)
     assert pre["stream"] == sorted(pre["stream"])  # Pre-LN: the stream only grows
-    # Post-LN: pinned by the norm on it (LayerNorm's eps 1e-5 against var ~ 4e-4 at init: ~1 % low)
+    # Post-LN: pinned by the norm on it (RMSNorm's eps 1e-6 against r^2 ~ 4e-4 at init)
     assert post["stream"] == pytest.approx([1.0] * 8, rel=2e-2)
     # Peri-LN: every output normalized to ~1 (a little less: at init the raw outputs are so small
     # that RMSNorm's eps counts), where Pre-LN's raw outputs are ~100x smaller
@@ -93,3 +94,50 @@ def test_experiment_and_summary(monkeypatch):
     assert abs(s["schemes"]["gpt"]["radial_cos"]) < 1e-3  # RMSNorm: no radial force
     with pytest.raises(ValueError, match="no run labelled"):
         S.find(res["runs"], "post-ln")
+
+
+def test_dyt_preset_alpha_beats_the_uniform_default(small_corpus):
+    """Chapter 10's quick DyT run: the preset's per-position alpha_0 (the LLM recipe's 4:1:1)
+    against 0.5 everywhere (the non-LLM default, which the chapter once used), same seed and
+    batches. The uniform 0.5 leaves tanh so deep in its linear range at this width that the
+    sublayers read ~0.06 per coordinate; the loss gap to Pre-LN was mostly that."""
+    torch.set_num_threads(1)
+
+    def final(**mo):
+        cfg, tcfg, _ = S.scheme_configs("quick", "dyt", model_overrides=mo, eval_every=0, device="cpu")
+        return train(cfg, tcfg, corpus=small_corpus, progress=False).evals["val_loss"][-1]
+
+    uniform = final(dyt_alpha_attn=0.5, dyt_alpha_mlp=0.5, dyt_alpha_final=0.5)
+    assert final() < uniform - 0.2, uniform
+
+
+def test_post_and_mix_ln_use_rmsnorm_like_the_baseline():
+    """Post-LN and Mix-LN with RMSNorm, as the official Mix-LN / LN-Scaling code: against the
+    Pre-LN baseline only the placement differs. LayerNorm stays one switch away."""
+    from angpt.layers import LayerNorm, RMSNorm
+
+    size = dict(d_model=32, n_layers=4, n_heads=2, seq_len=8)
+    for name in ("post-ln", "mix-ln"):
+        cfg = angpt.preset(name, **size)
+        assert cfg.norm == angpt.preset(S.BASELINE).norm == "rmsnorm", name
+        model = angpt.build_model(cfg)
+        norms = [m for b in model.blocks for m in (b.norm_attn, b.norm_mlp)]
+        assert all(type(m) is RMSNorm for m in norms), name
+        ln = angpt.build_model(angpt.preset(name, norm="layernorm", **size))
+        assert all(type(m) is LayerNorm for b in ln.blocks for m in (b.norm_attn, b.norm_mlp)), name
+
+
+def test_token_column_shows_quick_run_differences():
+    """The tokens-to-target column prints each count with its own unit: a quick run's
+    thousands of tokens must not all print as "0.00" (millions)."""
+    assert [S.format_tokens(n) for n in (950, 6144, 12_345, 3.2e6, 1.5e9)] == \
+        ["950", "6.14k", "12.3k", "3.2M", "1.5G"]
+
+    def row(mtokens):
+        sp = S.spread(mtokens)
+        return {"final_val_loss": S.spread([4.0]), "mtokens_to_target": sp, "step_time_ratio": S.spread([1.0]),
+                "diverged": 0, "fold": {"folds": False, "rel_error": None, "reason": "x"}}
+
+    res = {"summary": {"schemes": {"gpt": row([0.0046]), "dyt": row([0.0061, 0.0072]), "ngpt": row([None])}}}
+    cells = {r[0]: r[2] for r in S.table_rows(res)}
+    assert cells == {"gpt": "4.6k", "dyt": "6.65k [6.1k, 7.2k]", "ngpt": "n/a"}

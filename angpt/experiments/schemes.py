@@ -62,7 +62,7 @@ SCHEDULES = {
     "long": dict(gate_taper=0.7),
 }
 QUICK_SCHEDULES = ("paper", "default")  # the quick run trains only these
-AUX_WEIGHT = 1.0  # lambda of the scale anchor in the logit-chasing runs (paper's value not public)
+AUX_WEIGHT = 1.0  # lambda of the scale anchor in the logit-chasing runs (the paper's value: not found)
 LOGIT = {  # label: (ModelConfig overrides, TrainConfig overrides) on the tapernorm preset
     "internal": ({}, {}),
     "all-taper": ({"taper_final": True}, {}),
@@ -73,9 +73,9 @@ LOGIT = {  # label: (ModelConfig overrides, TrainConfig overrides) on the tapern
 NOT_FOLDABLE = {
     "gpt": "RMSNorm divides each token by its own RMS",
     "gpt+": "RMSNorm, and QK-norm on every head",
-    "post-ln": "LayerNorm on the stream: per-token mean and std",
+    "post-ln": "RMSNorm on the stream after every sublayer",
     "peri-ln": "two RMSNorms per sublayer",
-    "mix-ln": "LayerNorm per token",
+    "mix-ln": "RMSNorm per token (on the stream in its Post-LN layers)",
     "ln-scaling": "RMSNorm divides each token by its own RMS",
     "dyt": "no statistic, but tanh is not linear",
     "ngpt": "exact L2 normalization after every sublayer",
@@ -105,8 +105,10 @@ def scheme_configs(budget: str, name: str, seed: int = 0, model_overrides: dict 
 
 
 def foldability(model) -> dict:
-    """Whether angpt.fold removes every normalization statistic of `model`, checked on a CPU
-    float32 copy (GPU matmuls may use TF32): {'folds', 'rel_error', 'reason'}."""
+    """Whether angpt.fold turns `model` into a model with no per-token norm on the residual
+    stream and the same outputs, checked on a CPU float32 copy (GPU matmuls may use TF32):
+    {'folds', 'rel_error', 'reason'}. Not "every statistic": folded anGPT keeps its per-head
+    QK normalization, Internal-Taper its final RMSNorm."""
     from ..fold import fold, fold_error
 
     m = copy.deepcopy(model).float().cpu().eval()
@@ -262,9 +264,17 @@ def schemes_summary(result: dict, baseline: str = BASELINE) -> dict:
     return out
 
 
+def format_tokens(n: float) -> str:
+    """A token count with a unit that keeps three significant digits: 6.14k, 12.3M, 950.
+    (A quick run sees thousands of tokens, a full one millions: one fixed unit prints 0.00.)"""
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")):
+        if abs(n) >= scale or scale == 1.0:
+            return f"{n / scale:.3g}{unit}"
+
+
 def table_rows(result: dict) -> list[list[str]]:
     """Rows of the chapter's table: scheme, final loss (mean [min, max]), tokens to the common
-    target, step time over Pre-LN's, inference: does it fold?"""
+    target (with their unit, `format_tokens`), step time over Pre-LN's, inference: does it fold?"""
     s = result["summary"]
     rows = []
 
@@ -274,6 +284,13 @@ def table_rows(result: dict) -> list[list[str]]:
         if len(sp["values"]) > 1:
             return f"{sp['mean']:.{digits}f} [{sp['min']:.{digits}f}, {sp['max']:.{digits}f}]{suffix}"
         return f"{sp['mean']:.{digits}f}{suffix}"
+
+    def fmt_tokens(sp):  # the summary keeps millions; print each number with its own unit
+        if sp["mean"] is None:
+            return "n/a"
+        t = lambda m: format_tokens(m * 1e6)  # noqa: E731
+        vals = [v for v in sp["values"] if v is not None]
+        return f"{t(sp['mean'])} [{t(sp['min'])}, {t(sp['max'])}]" if len(vals) > 1 else t(sp["mean"])
 
     for label, row in s["schemes"].items():
         fold = row["fold"]
@@ -285,7 +302,7 @@ def table_rows(result: dict) -> list[list[str]]:
         else:
             folds = "no: " + NOT_FOLDABLE.get(label, fold["reason"])
         diverged = f" ({row['diverged']} diverged)" if row["diverged"] else ""
-        rows.append([label, fmt(row["final_val_loss"]) + diverged, fmt(row["mtokens_to_target"], 2),
+        rows.append([label, fmt(row["final_val_loss"]) + diverged, fmt_tokens(row["mtokens_to_target"]),
                      fmt(row["step_time_ratio"], 2), folds])
     return rows
 
@@ -340,5 +357,5 @@ def find(runs: list[dict], label: str, seed: int = 0) -> dict:
 
 
 __all__ = ["SCHEMES", "BASELINE", "SIZES", "LR", "SCHEDULES", "QUICK_SCHEDULES", "AUX_WEIGHT", "LOGIT", "NOT_FOLDABLE",
-           "scheme_configs", "sublayer_profile", "foldability", "schemes_experiment", "spread", "common_target",
+           "scheme_configs", "sublayer_profile", "foldability", "format_tokens", "schemes_experiment", "spread", "common_target",
            "schemes_summary", "table_rows", "growth_exponent", "taper_track", "logit_track", "relative_loss", "find"]
