@@ -11,6 +11,16 @@ import shutil
 from pathlib import Path
 
 PLOTLY_JS = "plotly.min.js"
+CSS = "angpt.css"
+# Figure captions (angpt.viz.show) are numbered per page by a CSS counter.
+STYLE = """
+body { counter-reset: angpt-figure; }
+figure.angpt-figure { margin: 1em 0 1.5em; }
+figure.angpt-figure figcaption { font-size: 0.9em; color: #444; margin-top: 0.3em; }
+figure.angpt-figure figcaption::before {
+  counter-increment: angpt-figure; content: "Figure " counter(angpt-figure) ". "; font-weight: 600;
+}
+"""
 
 
 def _plotly_js() -> Path:
@@ -28,10 +38,12 @@ def _copy(app, exception) -> None:
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_plotly_js(), static / PLOTLY_JS)
+    (static / CSS).write_text(STYLE)
 
 
 def setup(app):
     _plotly_js()  # fail early, at config time, if plotly.js is missing
     app.add_js_file(PLOTLY_JS)
+    app.add_css_file(CSS)
     app.connect("build-finished", _copy)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,6 +12,7 @@ over precomputed values: `slider_figure` is the one way the book builds those.
 from __future__ import annotations
 
 import base64
+import html
 import os
 from typing import Callable, Sequence
 
@@ -63,6 +64,29 @@ def setup() -> None:
     pio.templates.default = "plotly_white"
     if in_book_build():
         pio.renderers.default = "book"
+
+
+def show(fig: go.Figure, caption: str) -> None:
+    """Display `fig` with a numbered caption (every figure in the book has one).
+
+    In book builds the figure and its caption are one HTML `<figure>`; the site's stylesheet
+    numbers the captions of a page ("Figure 1.", "Figure 2.", ...), so inserting a figure
+    renumbers the rest. Elsewhere (JupyterLab, Colab) plotly shows the figure and the caption
+    follows as Markdown. Keep captions plain text (no TeX): they say what is drawn and what to see.
+    """
+    if not isinstance(fig, go.Figure):
+        raise TypeError(f"show() needs a plotly Figure, got {type(fig).__name__}")
+    if not isinstance(caption, str) or not caption.strip():
+        raise ValueError(f"every figure needs a caption, got {caption!r}")
+    from IPython.display import HTML, Markdown, display
+
+    if in_book_build():
+        body = pio.renderers["book"].to_mimebundle(fig.to_dict())["text/html"]
+        display(HTML(f'<figure class="angpt-figure">{body}'
+                     f'<figcaption>{html.escape(caption.strip())}</figcaption></figure>'))
+    else:
+        fig.show()
+        display(Markdown(f"*Figure: {caption.strip()}*"))
 
 
 # One colour per preset across the whole book (colour-blind-safe Okabe-Ito + extras).

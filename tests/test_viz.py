@@ -67,3 +67,17 @@ def test_book_renderer_sends_float32():
     html = pio.renderers["book"].to_mimebundle(go.Figure(go.Scatter(y=y)).to_dict())["text/html"]
     assert '"dtype":"f4"' in html
     assert len(html) < 0.6 * len(html64)
+
+
+def test_show_wraps_the_figure_and_its_caption(monkeypatch, capsys):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *objs: shown.extend(objs))
+    monkeypatch.setenv("ANGPT_BOOK", "1")
+    viz.show(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])), "Two points & a line.")
+    html = shown[0].data
+    assert html.startswith('<figure class="angpt-figure">') and html.endswith("</figure>")
+    assert "<figcaption>Two points &amp; a line.</figcaption>" in html and "plotly" in html
+    with pytest.raises(ValueError, match="caption"):
+        viz.show(go.Figure(), "  ")
+    with pytest.raises(TypeError, match="Figure"):
+        viz.show({"data": []}, "a dict is not a figure")
