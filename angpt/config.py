@@ -178,6 +178,10 @@ class TrainConfig:
     track_every: int = 0  # record per-layer norms every k steps (0: off)
     ckpt_path: str | None = None
     ckpt_every: int = 0
+    # Divergence without NaN: stop (DivergenceError) once the validation loss is more than this
+    # many nats above the untrained model's (step 0, ~ln 256 = 5.5). Learning never does that;
+    # a blown-up lr does (anGPT at lr=1e3 climbs to 1e9). None: never stop for that.
+    max_val_loss_rise: float | None = 2.0
     # TaperNorm (angpt.taper; used only by models with norm='taper'). The paper's constants
     # are not public: these are our choices, each a knob (schemes.md §6).
     gate_warmup: float | None = 0.25  # fraction of steps at g = 1 (calibration); None: the LR warm-up (paper)
@@ -206,6 +210,11 @@ class TrainConfig:
         if self.warmup_steps >= self.steps and self.warmup_steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be smaller than steps={self.steps}")
         _choice("device", self.device, ("auto", "cpu", "cuda"))
+        if self.max_val_loss_rise is not None and not (
+                isinstance(self.max_val_loss_rise, (int, float)) and not isinstance(self.max_val_loss_rise, bool)
+                and self.max_val_loss_rise >= 0 and math.isfinite(self.max_val_loss_rise)):
+            raise ValueError(f"max_val_loss_rise must be None (never stop) or a finite number of nats >= 0, "
+                             f"got {self.max_val_loss_rise!r}")
         if self.gate_warmup is not None and not (isinstance(self.gate_warmup, (int, float))
                                                  and 0.0 <= self.gate_warmup < 1.0):
             raise ValueError(f"gate_warmup must be None (the LR warm-up) or a fraction in [0, 1), got {self.gate_warmup!r}")
