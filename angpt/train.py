@@ -230,7 +230,10 @@ def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str
         raise DivergenceError(step, f"the optimizer step overflowed ({err})", None, ckpt,
                               stopped="training stopped; the weights in memory may be partly updated") from err
     opt.zero_grad(set_to_none=True)
-    constrain_(model)  # a no-op for archs without a weight constraint
+    try:
+        constrain_(model)  # a no-op for archs without a weight constraint
+    except ValueError as err:  # the update left a NaN/inf weight
+        raise DivergenceError(step, str(err), None, ckpt, stopped="training stopped after the update") from err
     return loss_value, grad_norm
 
 
@@ -301,7 +304,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Load a checkpoint written by `save_checkpoint` (tensors only: weights_only=True)."""
     if os.path.isdir(path):
-        raise ValueError(f"checkpoint path {str(path)!r} is a folder; give a file path such as {str(path)!r}/run.pt")
+        raise ValueError(f"checkpoint path {str(path)!r} is a folder; give a file path such as {os.path.join(path, 'run.pt')}")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -319,7 +322,7 @@ def _check_ckpt_path(path) -> None:
     """Fail before any training if the checkpoint cannot be written, not after the first steps."""
     p = Path(path)
     if p.is_dir():
-        raise ValueError(f"ckpt_path {str(path)!r} is a folder; give a file path such as {str(path)!r}/run.pt")
+        raise ValueError(f"ckpt_path {str(path)!r} is a folder; give a file path such as {os.path.join(path, 'run.pt')}")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         probe = _temp_name(p, os.getpid())
