@@ -20,11 +20,12 @@ _EXPORTS = {
     "norm_profile": "norms", "NormRecorder": "norms",
     "train": "train", "RunRecord": "train", "DivergenceError": "train",
     "load_corpus": "data",
+    "colab_install_cell": "colab",
 }
 _SUBMODULES = (
     "config", "concentration", "factors", "sampling", "factor_checks", "layers", "blocks", "model", "constraints", "fold",
     "norms", "tracking", "data", "train", "decode", "taper", "schemes", "experiments", "particles", "bench",
-    "figures", "viz", "widgets",
+    "figures", "viz", "widgets", "colab",
 )
 
 

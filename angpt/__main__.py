@@ -13,8 +13,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import bench, experiments
-
+    # torch (through angpt.bench and angpt.experiments) is imported only by the command that
+    # needs it, so `python -m angpt --help` answers at once
+    argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(prog="python -m angpt", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -26,16 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", default=None, help="result file (JSON with provenance)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     b = sub.add_parser("bench", help="step time of nGPT and anGPT relative to GPT+")
-    bench.add_arguments(b)
+    if "bench" in argv:
+        from . import bench
+
+        bench.add_arguments(b)
     args = p.parse_args(argv)
+    if args.command == "bench":
+        return bench.main(args)
+    from . import experiments
 
     if args.command == "list":
         for name, fn in sorted(experiments.EXPERIMENTS.items()):
             doc = (fn.__doc__ or "").strip().splitlines()
             print(f"{name:<16} {doc[0] if doc else ''}")
         return 0
-    if args.command == "bench":
-        return bench.main(args)
     try:
         result = experiments.run(args.name, budget=args.budget, seeds=args.seeds, out=args.out,
                                  progress=not args.no_progress)

@@ -59,7 +59,9 @@ def step_times(models=MODELS, size: str = "quick", steps: int = 30, warmup: int 
     dev = resolve_device(device)
     if dev.type == "cuda":
         torch.set_float32_matmul_precision("high")
-    B = batch_size or BENCH_SIZES[size]["batch_size"]
+    B = BENCH_SIZES[size]["batch_size"] if batch_size is None else batch_size
+    if not isinstance(B, int) or isinstance(B, bool) or B < 1:  # 0 used to mean the default, silently
+        raise ValueError(f"batch_size must be None (the size's default) or a positive integer, got {batch_size!r}")
     built = {}
     for name in models:
         cfg = preset(name, **BENCH_SIZES[size]["model"])
@@ -412,12 +414,59 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inference", action="store_true",
                    help="time the forward pass instead (prefill and one-token decoding with a KV cache) of "
                         "GPT+, nGPT, anGPT and the folded anGPT, at several sizes (see INFERENCE_SIZES)")
+    p.set_defaults(bench_parser=p)  # main() reports bad options as usage errors through it
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every option checked before anything is built or timed: ValueError naming the option."""
+    import os
+
+    from .config import PRESETS
+
+    for name, lo in (("steps", 1), ("warmup", 0)):
+        if getattr(args, name) < lo:
+            raise ValueError(f"--{name} must be an integer >= {lo}, got {getattr(args, name)}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer (omit it for the size's default), got {args.batch_size}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device auto or cpu")
+    if args.inference and args.compile:
+        raise ValueError("--compile is not supported with --inference (the KV-cache path runs eagerly)")
+    models = [m for m in args.models.split(",") if m]
+    valid = list(PRESETS) + (["angpt:folded"] if args.inference else [])
+    unknown = [m for m in models if m not in valid]
+    if not models or unknown:
+        what = f"unknown model name(s) {unknown}" if unknown else "no model name"
+        raise ValueError(f"--models {args.models!r}: {what}; valid choices: {', '.join(valid)} (comma-separated)")
+    if "gpt+" not in models and not (args.inference and args.models == ",".join(MODELS)):
+        raise ValueError(f"--models {args.models!r} must include the baseline 'gpt+': every time is reported "
+                         f"as a ratio to it")
+    if args.out is not None:
+        out = os.path.realpath(args.out)  # through a symlink: write its target, keep the link
+        if os.path.isdir(out):
+            raise ValueError(f"--out {args.out!r} is a folder; give a file path such as {os.path.join(args.out, 'bench.json')}")
+        folder = os.path.dirname(out) or "."
+        probe = os.path.join(folder, f".{os.path.basename(out)}.probe{os.getpid()}")
+        try:
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as err:
+            raise ValueError(f"--out {args.out!r} cannot be written: {err.strerror or err}") from None
+        args.out = out
 
 
 def main(args: argparse.Namespace) -> int:
     from .config import budget
     from .experiments import provenance, save
 
+    try:
+        check_arguments(args)
+    except ValueError as err:
+        parser = getattr(args, "bench_parser", None)
+        if parser is None:
+            raise
+        parser.error(str(err))  # usage message, exit 2, no traceback
     if getattr(args, "inference", False):
         return inference_main(args)
     result = step_times(models=[m for m in args.models.split(",") if m], size=args.size or budget(),

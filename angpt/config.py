@@ -23,6 +23,24 @@ def _choice(name: str, value, choices) -> None:
         raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(map(repr, choices))}")
 
 
+def _number(name: str, value) -> None:
+    """A real number (int or float, not bool): checked before any comparison, so a string
+    fails with its field's name, not with '<=' not supported between 'float' and 'str'."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+
+
+def _flag(name: str, value) -> None:
+    if not isinstance(value, bool):  # "no" is truthy: a string would silently switch it on
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+# Size guard: a config this large cannot be built on any single machine the book targets
+# (1e10 float32 weights are 40 GB before the optimizer's 80 GB); fail at the config, not in
+# the allocator. The largest model in the book is ~1e8.
+MAX_PARAMS = 10**10
+
+
 def _positive(name: str, value, integer: bool = True) -> None:
     ok = isinstance(value, int) and not isinstance(value, bool) if integer else isinstance(value, (int, float))
     if not ok or value <= 0 or (not integer and not math.isfinite(value)):
@@ -102,14 +120,35 @@ class ModelConfig:
             )
         if (self.d_model // self.n_heads) % 2:
             raise ValueError(f"head dim d_model/n_heads={self.d_model // self.n_heads} must be even for RoPE")
+        for name in ("mix_fraction", "alpha_init"):
+            _number(name, getattr(self, name))
+        for name in ("depth_scaling", "qk_norm", "lerp_factor", "taper_final"):
+            _flag(name, getattr(self, name))
         if not 0.0 <= self.mix_fraction <= 1.0:
             raise ValueError(f"mix_fraction must lie in [0, 1], got {self.mix_fraction!r}")
         if not 0.0 < self.alpha_init < 1.0:
             raise ValueError(f"alpha_init must lie in (0, 1), got {self.alpha_init!r}")
         for name in ("dyt_alpha_attn", "dyt_alpha_mlp", "dyt_alpha_final", "init_std", "factor_scale"):
             _positive(name, getattr(self, name), integer=False)
-        if not isinstance(self.taper_final, bool):
-            raise ValueError(f"taper_final must be True or False, got {self.taper_final!r}")
+        if self.arch != "gpt":  # GPT-family switches an nGPT/anGPT model would silently ignore
+            for name, default in (("norm", "rmsnorm"), ("placement", "pre"), ("depth_scaling", False)):
+                if getattr(self, name) != default:
+                    raise ValueError(f"{name}={getattr(self, name)!r} applies to the GPT family (arch 'gpt') "
+                                     f"only; arch {self.arch!r} takes the default {default!r}")
+        if self.arch == "ngpt" and not self.qk_norm:
+            raise ValueError("qk_norm=False does not apply to arch 'ngpt': nGPT always normalizes q and k "
+                             "(use arch 'angpt' or 'gpt' to switch QK-norm off)")
+        n = self.n_params_estimate
+        if n > MAX_PARAMS:
+            raise ValueError(f"this ModelConfig has about {n:.3g} parameters, more than the size guard "
+                             f"MAX_PARAMS={MAX_PARAMS:.0e}: check vocab_size={self.vocab_size}, d_model="
+                             f"{self.d_model}, n_layers={self.n_layers}, mlp_ratio={self.mlp_ratio}")
+
+    @property
+    def n_params_estimate(self) -> int:
+        """An upper estimate of the weight count (embedding + head + per layer 4 d^2 attention and
+        at most 3 d d_mlp MLP): cheap, for the size guard; build_model gives the exact count."""
+        return 2 * self.vocab_size * self.d_model + self.n_layers * (4 * self.d_model + 3 * self.d_mlp) * self.d_model
 
     @property
     def d_head(self) -> int:
@@ -199,6 +238,10 @@ class TrainConfig:
     track_every: int = 0  # record per-layer norms every k steps (0: off)
     ckpt_path: str | None = None
     ckpt_every: int = 0
+    # Divergence without NaN: stop (DivergenceError) once the validation loss is more than this
+    # many nats above the untrained model's (step 0, ~ln 256 = 5.5). Learning never does that;
+    # a blown-up lr does (anGPT at lr=1e3 climbs to 1e9). None: never stop for that.
+    max_val_loss_rise: float | None = 2.0
     # TaperNorm (angpt.taper; used only by models with norm='taper'). The paper states its EMA
     # rates and scale-loss weight, but we could not find the values: these are our choices, each a knob.
     gate_warmup: float | None = 0.25  # fraction of steps at g = 1 (calibration); None: the LR warm-up (paper)
@@ -213,8 +256,17 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.seed >= 2**63:  # torch and the sampler take a signed 64-bit seed
+            raise ValueError(f"seed must be a non-negative integer below 2**63, got {self.seed!r}")
         _positive("lr", self.lr, integer=False)
         _positive("eps", self.eps, integer=False)
+        for name in ("min_lr_ratio", "weight_decay", "grad_clip", "beta1", "beta2"):
+            _number(name, getattr(self, name))
+        _flag("compile", self.compile)
+        if self.ckpt_path is not None:
+            if not isinstance(self.ckpt_path, (str, os.PathLike)) or not os.fspath(self.ckpt_path):
+                raise ValueError(f"ckpt_path must be None or a file path (str or os.PathLike), got {self.ckpt_path!r}")
+            object.__setattr__(self, "ckpt_path", os.fspath(self.ckpt_path))  # a str keeps to_dict JSON-ready
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio!r}")
         if not (self.weight_decay >= 0.0 and math.isfinite(self.weight_decay)):
@@ -227,6 +279,11 @@ class TrainConfig:
         if self.warmup_steps >= self.steps and self.warmup_steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be smaller than steps={self.steps}")
         _choice("device", self.device, ("auto", "cpu", "cuda"))
+        if self.max_val_loss_rise is not None and not (
+                isinstance(self.max_val_loss_rise, (int, float)) and not isinstance(self.max_val_loss_rise, bool)
+                and self.max_val_loss_rise >= 0 and math.isfinite(self.max_val_loss_rise)):
+            raise ValueError(f"max_val_loss_rise must be None (never stop) or a finite number of nats >= 0, "
+                             f"got {self.max_val_loss_rise!r}")
         if self.gate_warmup is not None and not (isinstance(self.gate_warmup, (int, float))
                                                  and 0.0 <= self.gate_warmup < 1.0):
             raise ValueError(f"gate_warmup must be None (the LR warm-up) or a fraction in [0, 1), got {self.gate_warmup!r}")
@@ -245,6 +302,7 @@ class TrainConfig:
         """The optimizer recipe of each paper (methods.md §8 row 8), scaled to `steps`."""
         _choice("arch", arch, ARCHS)
         steps = overrides.get("steps", cls.steps)
+        _positive("steps", steps)  # before the recipe compares it
         if arch == "gpt":
             # AdamW, wd 0.1, linear warm-up (nGPT paper: 2000 of 200k steps; we keep ~5 %)
             recipe = dict(weight_decay=0.1, warmup_steps=max(1, steps // 20) if steps > 1 else 0, lr=1e-3)
@@ -281,6 +339,7 @@ class TrainConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; valid choices: {', '.join(map(repr, PRESETS))}")
         steps = overrides.get("steps", cls.steps)
+        _positive("steps", steps)
         recipe = {}
         if name in ("post-ln", "mix-ln", "ln-scaling") and steps > 1:
             recipe["warmup_steps"] = max(1, steps // 10)
@@ -314,5 +373,5 @@ def budget() -> str:
 
 __all__ = [
     "ARCHS", "NORMS", "PLACEMENTS", "WEIGHT_CONSTRAINTS", "ATTN_FACTORS", "BUDGETS",
-    "ModelConfig", "TrainConfig", "PRESETS", "preset", "budget",
+    "ModelConfig", "TrainConfig", "PRESETS", "preset", "budget", "MAX_PARAMS",
 ]

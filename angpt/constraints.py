@@ -48,11 +48,19 @@ def constrained_weights(model: nn.Module) -> list[tuple[str, nn.Parameter, int]]
     return out
 
 
+def _check_model(model, fn: str) -> None:
+    if not isinstance(model, nn.Module) or not hasattr(getattr(model, "cfg", None), "constraint"):
+        raise ValueError(f"{fn} expects an angpt Transformer (a module with a ModelConfig as .cfg), "
+                         f"got {type(model).__name__}")
+
+
 @torch.no_grad()
 def _project_(model: nn.Module, mode: str) -> nn.Module:
-    for _, p, dim in constrained_weights(model):
+    finite = []  # one flag per matrix, read with a single sync at the end
+    for name, p, dim in constrained_weights(model):
         w = p.detach().float()
         n = w.norm(dim=dim, keepdim=True)
+        finite.append((name, torch.isfinite(n).all()))
         if mode == "unit":
             w = w / n.clamp_min(1e-12)
         elif mode == "bound":
@@ -60,6 +68,10 @@ def _project_(model: nn.Module, mode: str) -> nn.Module:
         else:
             raise ValueError(f"unknown weight constraint {mode!r}; valid choices: 'unit', 'bound', 'none'")
         p.copy_(w.to(p.dtype))
+    if finite and not bool(torch.stack([f for _, f in finite]).all()):
+        bad = [name for name, f in finite if not bool(f)]
+        raise ValueError(f"constrained weight(s) {bad} have a NaN or infinite norm; the projection cannot "
+                         f"repair them (the weights diverged: reload a checkpoint or lower the lr)")
     return model
 
 
@@ -68,7 +80,9 @@ def constrain_(model: nn.Module) -> nn.Module:
 
     nGPT: renormalize to unit norm; anGPT: scale rows with norm > 1 back to 1; GPT and
     folded models: no-op. cfg.weight_constraint overrides the arch's own choice.
+    Raises ValueError if a constrained matrix has a NaN/inf norm (projecting would keep it).
     """
+    _check_model(model, "constrain_")
     mode = model.cfg.constraint
     if mode == "none":
         return model
@@ -77,6 +91,7 @@ def constrain_(model: nn.Module) -> nn.Module:
 
 def normalize_(model: nn.Module) -> nn.Module:
     """Set every constrained matrix to norm exactly 1 along its axis (the init of nGPT/anGPT)."""
+    _check_model(model, "normalize_")
     return _project_(model, "unit")
 
 

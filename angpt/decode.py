@@ -176,7 +176,7 @@ def generate(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, tem
         raise ValueError(f"temperature must be a finite number >= 0 (0: greedy), got {temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ValueError(f"top_k must be None or a positive integer, got {top_k!r}")
-    model.check_input(idx)
+    idx = model.check_input(idx)
     was_training = model.training
     model.eval()
     L = model.cfg.seq_len

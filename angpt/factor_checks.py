@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .factors import ACTIVATIONS, _activation, _check_dim, angpt_factors, nu_linear, nu_lerp
+from .factors import ACTIVATIONS, _activation, _check_dim, _positive_moment, angpt_factors, nu_linear, nu_lerp
 from .sampling import (_check_choice, _check_nonneg, _check_positive, _normalize_rows, _streams, as_rng,
                        batch_sizes, levy_radius, sphere_points, unit_rows)
 
@@ -120,6 +120,7 @@ def mc_activation_factor(fn="silu", std: float = 0.5, n_samples: int = 1_000_000
     rng = as_rng(seed)
     s = np.concatenate([f(std * rng.standard_normal(b)) ** 2 for b in batch_sizes(n_samples, 1)])
     m, se_m = float(s.mean()), float(s.std(ddof=1) / math.sqrt(len(s)))
+    _positive_moment(m, fn, std)
     return m ** -0.5, 0.5 * se_m * m ** -1.5
 
 
@@ -268,6 +269,16 @@ def attention_sq_sum(probs):
     zero-mean unit v_j (methods.md §4.3). 1 for one-hot attention, 1/t for uniform causal
     attention. numpy arrays or torch tensors of shape (..., T, T); returns (..., T).
     """
+    if not (hasattr(probs, "shape") and hasattr(probs, "dtype")):
+        try:  # nested lists of numbers are fine
+            probs = np.asarray(probs, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"probs must be an array of attention weights of shape (..., T, T), got "
+                             f"{probs!r} ({type(probs).__name__})") from None
+    floating = getattr(probs.dtype, "is_floating_point", None)  # torch dtypes have it, numpy's not
+    if probs.ndim < 1 or not (floating if floating is not None else np.issubdtype(probs.dtype, np.number)):
+        raise ValueError(f"probs must be a numeric array of shape (..., T, T), got dtype {probs.dtype} "
+                         f"and shape {tuple(probs.shape)}")
     return (probs * probs).sum(-1)
 
 

@@ -45,10 +45,16 @@ def nu_lerp(alpha):
     nu(alpha) = 1/sqrt(alpha^2 + (1-alpha)^2). Works element-wise on floats, numpy arrays
     and torch tensors (the model applies it per dimension to a learned alpha vector).
     """
-    if isinstance(alpha, (int, float)):
-        if not math.isfinite(alpha):
-            raise ValueError(f"alpha must be finite, got {alpha!r}")
+    if isinstance(alpha, (int, float, np.number)) and not isinstance(alpha, (bool, np.bool_)):
+        # a scalar is a caller's LERP weight: it must be one (a learned alpha vector, below, may
+        # leave [0, 1] during training and is taken as it is)
+        if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+            raise ValueError(f"alpha must be finite and lie in [0, 1], got {alpha!r}")
+        alpha = float(alpha)
         return 1.0 / math.sqrt(alpha * alpha + (1.0 - alpha) ** 2)
+    if not (hasattr(alpha, "dtype") and hasattr(alpha, "shape")) or isinstance(alpha, bool):
+        raise ValueError(f"alpha must be a number in [0, 1], a numpy array or a torch tensor, got "
+                         f"{alpha!r} ({type(alpha).__name__})")
     return (alpha * alpha + (1 - alpha) ** 2) ** -0.5  # numpy or torch, element-wise
 
 
@@ -94,7 +100,14 @@ def nu_activation(fn="silu", std: float = 0.5) -> float:
     point of norm sqrt(d_m) in R^{4 d_m}: entries of variance d_m/(4 d_m) = 1/4, std 0.5.
     For SiLU this gives ~3.72, the paper's "3.74 (Monte Carlo)". See angpt.blocks.
     """
-    return 1.0 / math.sqrt(activation_second_moment(fn, std))
+    return 1.0 / math.sqrt(_positive_moment(activation_second_moment(fn, std), fn, std))
+
+
+def _positive_moment(m: float, fn, std) -> float:
+    if not (m > 0 and math.isfinite(m)):  # e.g. f = 0: no factor can restore a zero output
+        raise ValueError(f"activation {fn!r} has E f(x)^2 = {m!r} at std={std!r}; the factor "
+                         f"1/sqrt(E f(x)^2) needs a positive finite second moment")
+    return m
 
 
 def mlp_gate_std(mlp_ratio: int = 4) -> float:
@@ -116,6 +129,7 @@ def angpt_factors(d_model: int, n_heads: int, mlp_ratio: int = 4) -> dict[str, f
     """
     _check_dim("d_model", d_model)
     _check_dim("n_heads", n_heads)
+    _check_dim("mlp_ratio", mlp_ratio)
     if d_model % n_heads:
         raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
     d_head = d_model // n_heads

@@ -90,8 +90,9 @@ class Transformer(nn.Module):
                     nn.init.normal_(p, 0.0, 1.0)
 
     # ----------------------------------------------------------------------------------
-    def check_input(self, idx: torch.Tensor) -> None:
-        """Raise ValueError on anything but a (B, T) integer tensor of valid token ids."""
+    def check_input(self, idx: torch.Tensor) -> torch.Tensor:
+        """Raise ValueError on anything but a (B, T) integer tensor of valid token ids; return
+        the ids as a dtype the embedding takes (angpt.data.encode gives uint8: made int64)."""
         if not isinstance(idx, torch.Tensor):
             raise ValueError(f"idx must be a torch.Tensor of token ids, got {type(idx).__name__}")
         if idx.dim() != 2:
@@ -103,13 +104,18 @@ class Transformer(nn.Module):
             raise ValueError(f"sequence length {T} exceeds seq_len={self.cfg.seq_len}")
         if T == 0:
             raise ValueError("idx has an empty sequence dimension")
+        if idx.shape[0] == 0:
+            raise ValueError("idx has an empty batch dimension")
+        if idx.dtype not in (torch.int32, torch.int64):
+            idx = idx.long()  # uint8/int8/int16: compared with vocab_size they would wrap around
         if not _is_compiling() and bool(((idx < 0) | (idx >= self.cfg.vocab_size)).any()):
             lo, hi = int(idx.min()), int(idx.max())
             raise ValueError(f"token ids must lie in [0, {self.cfg.vocab_size - 1}] (vocab_size="
                              f"{self.cfg.vocab_size}), got values in [{lo}, {hi}]")
+        return idx
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:  # idx: (B, T) -> logits (B, T, V)
-        self.check_input(idx)
+        idx = self.check_input(idx)
         h = self.embed(idx)  # (B, T, d_m)
         if self.embed_scale is not None:
             h = h * self.embed_scale

@@ -175,6 +175,12 @@ def heatmap(records: Sequence[dict], site: str = "resid_post", stat: str = "mean
     _check_sites([site])
     if stat not in STAT_KEYS:
         raise ValueError(f"unknown stat {stat!r}; valid choices: {', '.join(map(repr, STAT_KEYS))}")
+    need = ("site", "step", "layer", stat)
+    for i, r in enumerate(records):
+        missing = [k for k in need if not isinstance(r, dict) or k not in r]
+        if missing:
+            raise ValueError(f"heatmap needs records with keys {list(need)} (NormRecorder.to_records()); "
+                             f"record {i} lacks {missing}: {r!r}")
     rows = [r for r in records if r["site"] == site]
     steps = sorted({r["step"] for r in rows})
     layers = sorted({r["layer"] for r in rows})
@@ -227,6 +233,9 @@ def norm_profile(model: torch.nn.Module, idx: torch.Tensor, sites: Iterable[str]
     put in eval mode for the pass and restored after.
     """
     sites = _check_sites(sites)
+    if not (hasattr(model, "run_with_cache") and hasattr(getattr(model, "cfg", None), "n_layers")):
+        raise ValueError(f"norm_profile expects an angpt Transformer (run_with_cache and cfg.n_layers), "
+                         f"got {type(model).__name__}")
     n_layers = model.cfg.n_layers
     was_training = model.training
     model.eval()
@@ -415,8 +424,14 @@ def lerp_angle(alpha, theta):
 def measured_lerp_angle(alpha: float, theta: float, d: int = 64, n: int = 256, seed: int = 0) -> float:
     """The same angle measured: n random pairs (h, x) of unit vectors in R^d at angle theta,
     through angpt.layers.unit (the model's Norm); mean angle between h and the result."""
+    for name, value in (("alpha", alpha), ("theta", theta)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
+    for name, value, lo in (("d", d, 2), ("n", n, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
     from .layers import unit
 
     g = torch.Generator().manual_seed(seed)

@@ -75,6 +75,11 @@ def _check_scheme(scheme) -> None:
         raise ValueError(f"unknown scheme {scheme!r}; valid choices: {', '.join(map(repr, SCHEMES))}")
 
 
+# Size guard: simulate_grid takes one Python-level Euler step per dt; beyond this it would run
+# for many minutes (1e6 steps of 32 tokens take ~1 min on one core).
+MAX_STEPS = 10**6
+
+
 def _check_int(name: str, value, lo: int) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
@@ -196,7 +201,20 @@ def velocity(scheme: str, theta: np.ndarray, r: np.ndarray, t: float, beta: floa
     """(dtheta/dt (n, d), dr/dt (n,)) of one scheme at time t, for unit rows theta (n, d) and radii r (n,)."""
     _check_scheme(scheme)
     _check_pos("beta", beta)
-    v, dr, _ = _Field([scheme], [beta], alpha, tau)(theta[None], np.asarray(r, float)[None], t)
+    _check_pos("alpha", alpha)  # nGPT divides by it: 0 would give a silent zero velocity
+    _check_nonneg("tau", tau)
+    _check_nonneg("t", t)
+    theta, r = np.asarray(theta, dtype=float), np.asarray(r, dtype=float)
+    if theta.ndim != 2 or theta.shape[0] < 1 or theta.shape[1] < 1:
+        raise ValueError(f"theta must be an (n, d) array of unit rows, got shape {theta.shape}")
+    norms = np.linalg.norm(theta, axis=1)
+    if not np.all(np.abs(norms - 1.0) <= 1e-6):
+        raise ValueError(f"theta must have unit rows (token directions on the sphere), got row norms in "
+                         f"[{norms.min():.6g}, {norms.max():.6g}]; divide each row by its norm")
+    if r.shape != (theta.shape[0],) or not np.all(np.isfinite(r)) or np.any(r <= 0):
+        raise ValueError(f"r must hold one positive finite radius per row of theta, shape ({theta.shape[0]},), "
+                         f"got shape {r.shape}")
+    v, dr, _ = _Field([scheme], [beta], alpha, tau)(theta[None], r[None], t)
     return v[0], dr[0]
 
 
@@ -269,6 +287,10 @@ def simulate_grid(schemes=SCHEMES, betas=(1.0,), n: int = 32, d: int = 16, *, T:
     _check_pos("dt", dt)
     _check_pos("alpha", alpha)
     _check_int("record_every", record_every, 1)
+    _check_int("seed", seed, 0)
+    if T / dt > MAX_STEPS:
+        raise ValueError(f"T/dt = {T / dt:.3g} Euler steps (T={T!r}, dt={dt!r}) exceeds the size guard "
+                         f"MAX_STEPS={MAX_STEPS:.0e}: use a larger dt or a shorter T")
     tau = 0.25 * T if tau is None else tau
     _check_nonneg("tau", tau)
     theta0, r0_ = initial_state(init, n, d, r0=r0, delta=delta, seed=seed)
@@ -283,8 +305,7 @@ def simulate_grid(schemes=SCHEMES, betas=(1.0,), n: int = 32, d: int = 16, *, T:
     r = np.where(on_sphere[:, None], 1.0, r0_[None, :])  # (B, n)
 
     steps = max(1, int(round(T / dt)))
-    record = set(range(0, steps + 1, record_every)) | {steps}
-    R = len(record)
+    R = steps // record_every + 1 + (steps % record_every != 0)  # every record_every-th step, and the last
     out_t, out_cos, out_spread = np.empty(R), np.empty((R, B)), np.empty((R, B))
     out_r, out_speed = np.empty((R, B, n)), np.empty((R, B))
     out_states = np.empty((R, B, n, d)) if keep_states else None
@@ -292,7 +313,7 @@ def simulate_grid(schemes=SCHEMES, betas=(1.0,), n: int = 32, d: int = 16, *, T:
     for i in range(steps + 1):
         t = i * dt
         v, dr, G = field_(theta, r, t)
-        if i in record:
+        if i % record_every == 0 or i == steps:
             centred = theta - theta.mean(axis=1, keepdims=True)  # (B, n, d)
             out_t[k] = t
             out_cos[k] = (G.sum(axis=(1, 2)) - np.trace(G, axis1=1, axis2=2)) / (n * (n - 1))
@@ -421,6 +442,9 @@ def cosine_profile(model, idx, hooks=None) -> dict[str, float]:
     """
     import torch  # only here: the rest of the module is numpy-only
 
+    if not (hasattr(model, "run_with_cache") and hasattr(getattr(model, "cfg", None), "n_layers")):
+        raise ValueError(f"cosine_profile expects an angpt Transformer (run_with_cache and cfg.n_layers), "
+                         f"got {type(model).__name__}")
     if hooks is None:
         hooks = ["hook_embed"] + [f"blocks.{i}.hook_resid_post" for i in range(model.cfg.n_layers)]
     hooks = list(hooks)

@@ -194,6 +194,9 @@ def norm_stats(dims, n: int = 20_000, kind: str = "gaussian", seed=0, keep_sampl
     keep_samples=True adds the norms themselves as `samples` (for histograms).
     """
     _check_choice("kind", kind, VECTOR_KINDS)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an integer >= 2 (a sample variance needs two samples), got {n!r}")
+    dims = _check_work("norm_stats", n, dims, lambda d: n * d)
     records = []
     for d, ss in _streams(dims, seed):
         r = norm_samples(d, n, kind, np.random.default_rng(ss))
@@ -212,6 +215,31 @@ def norm_stats(dims, n: int = 20_000, kind: str = "gaussian", seed=0, keep_sampl
     return records
 
 
+# Size guard for the Monte Carlo sweeps: ~1e9 random numbers take tens of seconds on one
+# core; far more would look like a hang.
+MAX_SAMPLE_ELEMS = 10**9
+
+
+def _check_dims(dims) -> list:
+    if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+        raise ValueError(f"dims must be a list of integer dimensions, e.g. [4, 64], got {dims!r}")
+    dims = list(dims)
+    if not dims:
+        raise ValueError("dims must list at least one dimension")
+    for d in dims:
+        _check_dim("each entry of dims", d)
+    return dims
+
+
+def _check_work(fn: str, n, dims, elems) -> list:
+    dims = _check_dims(dims)
+    total = sum(elems(int(d)) for d in dims)
+    if total > MAX_SAMPLE_ELEMS:
+        raise ValueError(f"{fn} with n={n} and dims={dims} would draw {total:.3g} numbers, more than the "
+                         f"size guard MAX_SAMPLE_ELEMS={MAX_SAMPLE_ELEMS:.0e}; use fewer samples or dimensions")
+    return dims
+
+
 def _seed_int(seed) -> int:
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(2**63))
@@ -222,9 +250,7 @@ def _seed_int(seed) -> int:
 def _streams(dims, seed) -> list[tuple[int, np.random.SeedSequence]]:
     """(d, seed sequence) for each dimension: every d gets its own stream derived from seed,
     so adding a dimension to a sweep leaves the others' samples unchanged."""
-    dims = list(dims)
-    if not dims:
-        raise ValueError("dims must list at least one dimension")
+    dims = _check_dims(dims)
     return list(zip(dims, np.random.SeedSequence(_seed_int(seed)).spawn(len(dims))))
 
 
@@ -268,6 +294,9 @@ def cosine_stats(dims, n_points: int = 200, seed=0, keep_samples: bool = False) 
     One record per d: n_pairs, mean, std, std_closed = 1/sqrt(d), max_abs, max_bound
     (max_cosine_bound at delta = 0.05); keep_samples=True adds the cosines as `samples`.
     """
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 3:
+        raise ValueError(f"n_points must be an integer >= 3 (a spread needs at least two pairs), got {n_points!r}")
+    dims = _check_work("cosine_stats", n_points, dims, lambda d: n_points * n_points + n_points * d)
     records = []
     for d, ss in _streams(dims, seed):
         c = pairwise_cosines(n_points, d, np.random.default_rng(ss))

@@ -13,8 +13,10 @@ What the loop does, in order, each step (the recipe is in `TrainConfig.for_arch`
 5. project the weights back onto their constraint (`angpt.constraints.constrain_`:
    nGPT unit norm, anGPT norm <= 1), as the papers do after every optimizer step;
 6. every `eval_every` steps, the validation loss on a fixed token budget (the same text
-   for every run); every `track_every` steps, per-layer norms (angpt.norms);
-   every `ckpt_every` steps, an atomic checkpoint; then `callback(step, record)`.
+   for every run), which must stay finite and within `max_val_loss_rise` nats of step 0's;
+   every `track_every` steps, per-layer norms (angpt.norms); every `ckpt_every` steps, an
+   atomic, fsync'ed checkpoint, written only if the weights and logits are finite (so the
+   checkpoint a DivergenceError names is always usable); then `callback(step, record)`.
 TaperNorm models (norm 'taper') also get their gate set before each step, and the optional
 scale anchor added to the loss (angpt.taper.TaperController; TrainConfig.gate_*, aux_weight).
 
@@ -49,14 +51,18 @@ RESUMABLE_CHANGES = ("device", "compile", "ckpt_path", "ckpt_every")
 
 
 class DivergenceError(RuntimeError):
-    """The loss (or the gradient norm) became NaN or infinite; training stopped."""
+    """Training diverged and stopped: the loss or gradient norm became NaN/inf, the optimizer
+    step overflowed, the weights or logits became non-finite, or the validation loss rose
+    more than `TrainConfig.max_val_loss_rise` above its step-0 value. No checkpoint is ever
+    written after the divergence, so `ckpt_path` (if it exists) holds finite weights."""
 
-    def __init__(self, step: int, what: str, value: float, ckpt_path: str | None):
+    def __init__(self, step: int, what: str, value, ckpt_path: str | None,
+                 stopped: str = "training stopped before updating the weights"):
         self.step, self.ckpt_path = step, ckpt_path
         where = f"the last good checkpoint is {ckpt_path}" if ckpt_path and os.path.exists(ckpt_path) \
             else "no checkpoint was written"
-        super().__init__(f"{what} is {value} at step {step}; training stopped before updating the "
-                         f"weights ({where}). Try a smaller lr or a larger warm-up.")
+        what = what if value is None else f"{what} is {value}"
+        super().__init__(f"{what} at step {step}; {stopped} ({where}). Try a smaller lr or a larger warm-up.")
 
 
 @dataclass
@@ -215,23 +221,141 @@ def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str
     if not math.isfinite(grad_norm):
         opt.zero_grad(set_to_none=True)
         raise DivergenceError(step, "the gradient norm", grad_norm, ckpt)
-    opt.step()
+    try:
+        opt.step()
+    except RuntimeError as err:  # a huge lr overflows inside Adam (lr=1e38: 'cannot be converted ... overflow')
+        if "overflow" not in str(err):
+            raise
+        opt.zero_grad(set_to_none=True)
+        raise DivergenceError(step, f"the optimizer step overflowed ({err})", None, ckpt,
+                              stopped="training stopped; the weights in memory may be partly updated") from err
     opt.zero_grad(set_to_none=True)
-    constrain_(model)  # a no-op for archs without a weight constraint
+    try:
+        constrain_(model)  # a no-op for archs without a weight constraint
+    except ValueError as err:  # the update left a NaN/inf weight
+        raise DivergenceError(step, str(err), None, ckpt, stopped="training stopped after the update") from err
     return loss_value, grad_norm
 
 
+def _temp_name(path: Path, pid: int) -> Path:
+    return path.with_name(f".{path.name}.tmp{pid}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but is not ours (or we cannot tell): leave its file alone
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed saves of `path` left behind (their process is
+    gone); a save still running in another live process keeps its file. Returns what was removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.tmp*"):
+        suffix = tmp.name[len(f".{path.name}.tmp"):]
+        if suffix.isdigit() and int(suffix) != os.getpid() and _pid_alive(int(suffix)):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """Write atomically: a temporary file in the same folder, then os.replace."""
+    """Write atomically and durably: a temporary file in the same folder, flushed to disk
+    (fsync), then os.replace. A failed save removes its temporary file; one killed mid-save
+    leaves it, and the next save of the same path (or `train` with that ckpt_path) removes it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    remove_stale_temps(path)
+    tmp = _temp_name(path, os.getpid())
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable (POSIX; Windows cannot open a folder)
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint written by `save_checkpoint` (tensors only: weights_only=True)."""
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint path {str(path)!r} is a folder; give a file path such as {os.path.join(path, 'run.pt')}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # garbage, truncated, or a pickle weights_only refuses
+        raise ValueError(f"{str(path)!r} is not a readable angpt checkpoint ({type(err).__name__}); delete it "
+                         f"or pass resume=False to start over") from err
+    if not isinstance(ck, dict) or "version" not in ck:
+        raise ValueError(f"{str(path)!r} is not an angpt checkpoint (no 'version' entry); delete it or pass "
+                         f"resume=False to start over")
+    return ck
+
+
+def _check_ckpt_path(path) -> None:
+    """Fail before any training if the checkpoint cannot be written, not after the first steps."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"ckpt_path {str(path)!r} is a folder; give a file path such as {os.path.join(path, 'run.pt')}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        probe = _temp_name(p, os.getpid())
+        with open(probe, "wb"):
+            pass
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"ckpt_path {str(path)!r} is not writable: {err.strerror or err}") from err
+    remove_stale_temps(p)
+
+
+def _max_abs(tensors) -> float:
+    """The largest |value| over tensors (nan if any is NaN): one sync for the whole model."""
+    maxes = [t.detach().abs().amax().float() for t in tensors if t.is_floating_point() and t.numel()]
+    return torch.stack(maxes).max().item() if maxes else 0.0
+
+
+def _check_finite(model, x: torch.Tensor, step: int, ckpt) -> None:
+    """Raise DivergenceError unless every weight and the logits on `x` are finite: a
+    checkpoint must never hold weights that give NaN (an update can turn finite weights into
+    inf/NaN after the loss and gradient checks passed)."""
+    weights = _max_abs(model.parameters())  # not buffers: NaN may mean 'not measured yet' there (TaperNorm)
+    if not math.isfinite(weights):
+        raise DivergenceError(step, "the largest weight magnitude", weights, ckpt,
+                              stopped="training stopped before writing a checkpoint")
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), autocast(x.device):
+        logits = _max_abs([model(x)])
+    model.train(was_training)
+    if not math.isfinite(logits):
+        raise DivergenceError(step, "the largest logit on a validation window", logits, ckpt,
+                              stopped="training stopped before writing a checkpoint")
 
 
 def _check_resume(ck: dict, cfg: ModelConfig, tcfg: TrainConfig, corpus: str, path) -> None:
@@ -249,6 +373,19 @@ def _check_resume(ck: dict, cfg: ModelConfig, tcfg: TrainConfig, corpus: str, pa
                          f"only {list(RESUMABLE_CHANGES)} may change when resuming")
     if ck["corpus"] != corpus:
         raise ValueError(f"checkpoint {path} trained on corpus {ck['corpus']!r}, not {corpus!r}")
+
+
+def _check_val_loss(val_losses: list, step: int, tcfg: TrainConfig, ckpt) -> None:
+    """The last validation loss must be finite and (unless max_val_loss_rise is None) at most
+    max_val_loss_rise nats above the untrained model's (step 0): a finite blow-up is a divergence."""
+    value, first = val_losses[-1], val_losses[0]
+    stopped = "training stopped before writing a checkpoint"
+    if not math.isfinite(value):
+        raise DivergenceError(step, "the validation loss", value, ckpt, stopped=stopped)
+    rise = tcfg.max_val_loss_rise
+    if rise is not None and value > first + rise:
+        raise DivergenceError(step, f"the validation loss is {value:.4g}, more than max_val_loss_rise={rise:g} "
+                                    f"above its step-0 value {first:.4g}", None, ckpt, stopped=stopped)
 
 
 # --------------------------------------------------------------------------------------
@@ -287,6 +424,8 @@ def train(
         raise ValueError(f"ckpt_every={tcfg.ckpt_every} needs a ckpt_path")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable, got {callback!r}")
+    if tcfg.ckpt_path:
+        _check_ckpt_path(tcfg.ckpt_path)
     data = corpus if isinstance(corpus, D.Corpus) else D.load_corpus(corpus)
     device = resolve_device(tcfg.device)
     if device.type == "cuda":
@@ -334,6 +473,7 @@ def train(
             record.norms.append(recorder.record(0, model, force=True))
 
     def checkpoint(step: int) -> None:
+        _check_finite(model, xv[:1].to(device), step, ckpt)
         save_checkpoint(ckpt, {
             "version": CHECKPOINT_VERSION, "step": step, "model_config": cfg.to_dict(),
             "train_config": tcfg.to_dict(), "corpus": data.name,
@@ -385,6 +525,7 @@ def train(
                 record.evals["step"].append(n)
                 record.evals["tokens"].append(n * record.tokens_per_step)
                 record.evals["val_loss"].append(evaluate(model, xv, yv, EVAL_BATCH_MULT * tcfg.batch_size, device))
+                _check_val_loss(record.evals["val_loss"], n, tcfg, ckpt)
             if ckpt and (n == tcfg.steps or (tcfg.ckpt_every and n % tcfg.ckpt_every == 0)):
                 checkpoint(n)
             bar.update(1)
@@ -413,4 +554,4 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["train", "train_step", "RunRecord", "DivergenceError", "lr_at", "evaluate", "resolve_device", "device_name",
-           "load_checkpoint", "save_checkpoint"]
+           "load_checkpoint", "save_checkpoint", "remove_stale_temps"]
