@@ -25,7 +25,7 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	rm -rf _build/html _build/.jupyter_cache
 	$(BIN)/jupyter-book build -W --keep-going .
-	@echo "site: _build/html/index.html  (view: $(BIN)/python -m http.server -d _build/html 8000)"
+	@echo "site: _build/html/index.html  (view: $(BIN)/python -m http.server -b 127.0.0.1 -d _build/html 8000)"
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests --ignore=tests/site
