@@ -16,6 +16,8 @@ NORMS = ("rmsnorm", "layernorm", "dyt", "taper")
 PLACEMENTS = ("pre", "post", "peri", "mix")
 WEIGHT_CONSTRAINTS = ("unit", "bound", "none")
 ATTN_FACTORS = ("none", "sqrt_t", "exact")
+QK_NORM_GAINS = ("shared", "separate")
+QK_NORM_POSITIONS = ("after_rope", "before_rope")
 
 
 def _choice(name: str, value, choices) -> None:
@@ -40,6 +42,16 @@ class ModelConfig:
                    mix_fraction of the layers, pre-LN after)
     depth_scaling  LN-Scaling: multiply each sublayer's normalized input by 1/sqrt(layer)
     qk_norm        normalize q and k per head (GPT+ and anGPT: on; nGPT always normalizes)
+    qk_norm_gain   'shared' (one gain for q and k, nGPT's s_qk) or 'separate' (a q gain and a
+                   k gain, as Llama-family models with QK-norm learn; GPT+ preset)
+    qk_norm_position  'after_rope' (normalize rotated q, k: nGPT's code) or 'before_rope'
+                   (GPT+ preset: then the score depends only on relative position whatever
+                   the learned gain; after RoPE a gain with g_i != g_{i+d_h/2} breaks that)
+    logit_scale_init  nGPT/anGPT: the initial value of s_z on the logits (nGPT's code: 1).
+                   With unit rows and a unit stream every logit is <= |s_z|, so at 1 the only
+                   fast way to lower the loss is to grow the stream (anGPT preset: 10)
+    lerp_norm_input  nGPT: normalize h before each LERP, as the official code does (a no-op
+                   in the forward pass, not in the backward: it removes the radial gradient)
     lerp_factor    anGPT: multiply the LERP residual by nu(alpha) (ablation switch)
     taper_final    norm='taper': taper the final norm too (All-Taper); False keeps it (Internal-Taper)
     weight_constraint  None picks the arch's own: gpt 'none', ngpt 'unit', angpt 'bound'
@@ -62,8 +74,12 @@ class ModelConfig:
     init_std: float = 0.02
     # all archs
     qk_norm: bool = False
+    qk_norm_gain: str = "shared"
+    qk_norm_position: str = "after_rope"
     # nGPT / anGPT
     alpha_init: float = 0.05
+    logit_scale_init: float = 1.0
+    lerp_norm_input: bool = True
     lerp_factor: bool = True
     weight_constraint: str | None = None
     attn_factor: str = "none"
@@ -74,6 +90,8 @@ class ModelConfig:
         _choice("norm", self.norm, NORMS)
         _choice("placement", self.placement, PLACEMENTS)
         _choice("attn_factor", self.attn_factor, ATTN_FACTORS)
+        _choice("qk_norm_gain", self.qk_norm_gain, QK_NORM_GAINS)
+        _choice("qk_norm_position", self.qk_norm_position, QK_NORM_POSITIONS)
         if self.weight_constraint is not None:
             _choice("weight_constraint", self.weight_constraint, WEIGHT_CONSTRAINTS)
             if self.arch == "gpt" and self.weight_constraint != "none":
@@ -94,10 +112,11 @@ class ModelConfig:
             raise ValueError(f"mix_fraction must lie in [0, 1], got {self.mix_fraction!r}")
         if not 0.0 < self.alpha_init < 1.0:
             raise ValueError(f"alpha_init must lie in (0, 1), got {self.alpha_init!r}")
-        for name in ("dyt_alpha_init", "init_std", "factor_scale"):
+        for name in ("dyt_alpha_init", "init_std", "factor_scale", "logit_scale_init"):
             _positive(name, getattr(self, name), integer=False)
-        if not isinstance(self.taper_final, bool):
-            raise ValueError(f"taper_final must be True or False, got {self.taper_final!r}")
+        for name in ("taper_final", "lerp_norm_input"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     @property
     def d_head(self) -> int:
@@ -124,7 +143,8 @@ class ModelConfig:
 # One preset per system in the papers. Each is a set of overrides on ModelConfig's defaults.
 PRESETS: dict[str, dict] = {
     "gpt": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=False),
-    "gpt+": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=True),
+    "gpt+": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=True, qk_norm_gain="separate",
+                 qk_norm_position="before_rope"),
     "ngpt": dict(arch="ngpt", qk_norm=True),
     "angpt": dict(arch="angpt", qk_norm=True),
     "post-ln": dict(arch="gpt", norm="layernorm", placement="post"),
@@ -292,6 +312,7 @@ def budget() -> str:
 
 
 __all__ = [
-    "ARCHS", "NORMS", "PLACEMENTS", "WEIGHT_CONSTRAINTS", "ATTN_FACTORS", "BUDGETS",
+    "ARCHS", "NORMS", "PLACEMENTS", "WEIGHT_CONSTRAINTS", "ATTN_FACTORS", "QK_NORM_GAINS", "QK_NORM_POSITIONS",
+    "BUDGETS",
     "ModelConfig", "TrainConfig", "PRESETS", "preset", "budget",
 ]
