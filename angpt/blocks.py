@@ -71,7 +71,8 @@ class GPTBlock(_HookedBlock):
     multiplies the norm output including its gain, schemes.md §4.1), else 1. With Post-LN
     and LN-Scaling together (not a paper's system) s multiplies the raw sublayer input.
     N is RMSNorm, LayerNorm or DyT (cfg.norm). QK-norm (cfg.qk_norm, GPT+) is RMSNorm over
-    the head dim with a learnable gain shared by the heads, whatever cfg.norm is; softmax
+    the head dim whatever cfg.norm is, with learnable gains shared by the heads: one for q
+    and one for k, applied before RoPE (cfg.qk_norm_gain, cfg.qk_norm_position); softmax
     scale 1/sqrt(d_h). The MLP hidden width is cfg.d_mlp = mlp_ratio * d_m (4 d_m, as nGPT),
     not Llama's 8/3 d_m: all archs then have the same matrices and parameter counts.
     """

@@ -42,11 +42,13 @@ class ModelConfig:
                    mix_fraction of the layers, pre-LN after)
     depth_scaling  LN-Scaling: multiply each sublayer's normalized input by 1/sqrt(layer)
     qk_norm        normalize q and k per head (GPT+ and anGPT: on; nGPT always normalizes)
-    qk_norm_gain   'shared' (one gain for q and k, nGPT's s_qk) or 'separate' (a q gain and a
-                   k gain, as Llama-family models with QK-norm learn; GPT+ preset)
-    qk_norm_position  'after_rope' (normalize rotated q, k: nGPT's code) or 'before_rope'
-                   (GPT+ preset: then the score depends only on relative position whatever
-                   the learned gain; after RoPE a gain with g_i != g_{i+d_h/2} breaks that)
+    qk_norm_gain   'separate' (a q gain and a k gain, as Llama-family models with QK-norm
+                   learn: the GPT family's default) or 'shared' (one gain for q and k: nGPT's
+                   s_qk, the ngpt and angpt presets)
+    qk_norm_position  'before_rope' (the GPT family's default: the score then depends only on
+                   relative position whatever the learned gain; after RoPE a gain with
+                   g_i != g_{i+d_h/2} breaks that) or 'after_rope' (nGPT's code; presets
+                   ngpt, angpt)
     logit_scale_init  nGPT/anGPT: the initial value of s_z on the logits (nGPT's code: 1).
                    With unit rows and a unit stream every logit is <= |s_z|, so at 1 the only
                    fast way to lower the loss is to grow the stream (anGPT preset: 10)
@@ -74,8 +76,8 @@ class ModelConfig:
     init_std: float = 0.02
     # all archs
     qk_norm: bool = False
-    qk_norm_gain: str = "shared"
-    qk_norm_position: str = "after_rope"
+    qk_norm_gain: str = "separate"  # the GPT family's; the ngpt/angpt presets take nGPT's
+    qk_norm_position: str = "before_rope"
     # nGPT / anGPT
     alpha_init: float = 0.05
     logit_scale_init: float = 1.0
@@ -141,12 +143,13 @@ class ModelConfig:
 
 
 # One preset per system in the papers. Each is a set of overrides on ModelConfig's defaults.
+NGPT_QK = dict(qk_norm_gain="shared", qk_norm_position="after_rope")  # nGPT's code: one s_qk, after RoPE
 PRESETS: dict[str, dict] = {
     "gpt": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=False),
-    "gpt+": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=True, qk_norm_gain="separate",
-                 qk_norm_position="before_rope"),
-    "ngpt": dict(arch="ngpt", qk_norm=True),
-    "angpt": dict(arch="angpt", qk_norm=True),
+    "gpt+": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=True),
+    "ngpt": dict(arch="ngpt", qk_norm=True, **NGPT_QK),
+    # anGPT: s_z starts at 10, not nGPT's 1, else the first Adam steps blow up (tests/test_early_steps.py)
+    "angpt": dict(arch="angpt", qk_norm=True, **NGPT_QK, logit_scale_init=10.0),
     "post-ln": dict(arch="gpt", norm="layernorm", placement="post"),
     "peri-ln": dict(arch="gpt", norm="rmsnorm", placement="peri"),
     "mix-ln": dict(arch="gpt", norm="layernorm", placement="mix", mix_fraction=0.25),
