@@ -80,3 +80,13 @@ def test_every_run_record_keeps_its_worst_early_loss():
     rec.train_config = {**rec.train_config, "steps": 300}
     rec.history["train_loss"] = [1.0] * 14 + [7.0] + [9.0] + [1.0] * 284
     assert rec.max_early_loss == 7.0
+
+
+def test_logit_scale_init_is_the_presets_s_z_and_is_checked():
+    tiny = dict(d_model=32, n_layers=1, n_heads=2, seq_len=16)
+    assert torch.allclose(build_model(preset("angpt", **tiny)).s_z(), torch.full((256,), 10.0))
+    assert torch.allclose(build_model(preset("ngpt", **tiny)).s_z(), torch.ones(256))  # nGPT's code
+    assert torch.allclose(build_model(preset("angpt", **tiny, logit_scale_init=3.0)).s_z(), torch.full((256,), 3.0))
+    for bad in (0.0, -1.0, float("nan"), "10"):
+        with pytest.raises(ValueError, match="logit_scale_init"):
+            preset("angpt", logit_scale_init=bad)
