@@ -27,6 +27,11 @@ from .config import ModelConfig
 from .layers import CausalSelfAttention, HookPoint, Scale, SwiGLU, _mul, make_norm, unit
 
 
+def _qk_options(cfg: ModelConfig) -> dict:
+    """QK-norm's gain (shared or separate q, k gains) and its place relative to RoPE."""
+    return dict(qk_gain=cfg.qk_norm_gain, qk_position=cfg.qk_norm_position)
+
+
 class _HookedBlock(nn.Module):
     """Registers the five hook points in execution order (the pinned hook list relies on it)."""
 
@@ -66,7 +71,8 @@ class GPTBlock(_HookedBlock):
     multiplies the norm output including its gain, schemes.md §4.1), else 1. With Post-LN
     and LN-Scaling together (not a paper's system) s multiplies the raw sublayer input.
     N is RMSNorm, LayerNorm or DyT (cfg.norm). QK-norm (cfg.qk_norm, GPT+) is RMSNorm over
-    the head dim with a learnable gain shared by the heads, whatever cfg.norm is; softmax
+    the head dim whatever cfg.norm is, with learnable gains shared by the heads: one for q
+    and one for k, applied before RoPE (cfg.qk_norm_gain, cfg.qk_norm_position); softmax
     scale 1/sqrt(d_h). The MLP hidden width is cfg.d_mlp = mlp_ratio * d_m (4 d_m, as nGPT),
     not Llama's 8/3 d_m: all archs then have the same matrices and parameter counts.
     """
@@ -82,7 +88,7 @@ class GPTBlock(_HookedBlock):
         self.out_attn = norm(cfg.dyt_alpha_attn) if peri else nn.Identity()  # N_out (Peri-LN only)
         self.out_mlp = norm(cfg.dyt_alpha_mlp) if peri else nn.Identity()
         self.attn = CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.seq_len,
-                                        qk_norm="rms" if cfg.qk_norm else None)
+                                        qk_norm="rms" if cfg.qk_norm else None, **_qk_options(cfg))
         self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp)
         self._add_hooks()
 
@@ -115,12 +121,14 @@ class NGPTBlock(_HookedBlock):
     """nGPT (Loshchilov et al. 2024), as in the paper and the official code.
 
         h_A = Norm(W_o attn(h))                   q, k: Norm(RoPE(W h)) * s_qk, scale sqrt(d_h)
-        h   = Norm(h + alpha_A * (h_A - h))       LERP toward h_A, back onto the sphere
+        h   = Norm(Norm(h) + alpha_A * (h_A - Norm(h)))   LERP toward h_A, back onto the sphere
         h_M = Norm(W_d (s_u u * SiLU(sqrt(d_m) s_v v)))
-        h   = Norm(h + alpha_M * (h_M - h))
+        h   = Norm(Norm(h) + alpha_M * (h_M - Norm(h)))
 
-    alpha is used as |alpha| (official code). The official code also normalizes h before
-    each LERP; h is already unit here, so that no-op is left out. The sqrt(d_m) multiplies
+    alpha is used as |alpha| (official code). The Norm(h) inside each LERP is the official
+    code's: h is already unit, so it changes nothing in the forward pass, but its backward
+    pass removes the radial part of the gradient that reaches h through the LERP
+    (cfg.lerp_norm_input=False drops it: same outputs, other gradients). The sqrt(d_m) multiplies
     only the SiLU branch v (paper eq. 21; the code's fused `suv` scales both halves, which
     Norm(h_M) makes irrelevant up to s_u's learning dynamics). QK-norm is always on.
     Weight axes (unit norm, see angpt.constraints): embedding, head, W_qkv, W_fc by rows;
@@ -131,17 +139,24 @@ class NGPTBlock(_HookedBlock):
         super().__init__()
         self.layer = layer
         self.attn = CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.seq_len, qk_norm="l2",
-                                        softmax_scale=math.sqrt(cfg.d_head))
+                                        softmax_scale=math.sqrt(cfg.d_head), **_qk_options(cfg))
         self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp, z_factor=math.sqrt(cfg.d_model), learnable_scales=True)
         self.alpha_attn, self.alpha_mlp = _alpha(cfg), _alpha(cfg)
+        self.lerp_norm_input = cfg.lerp_norm_input
         self._add_hooks()
+
+    def lerp(self, h: torch.Tensor, x: torch.Tensor, alpha: Scale) -> torch.Tensor:
+        """Norm(h + |alpha| (x - h)), with h normalized first as in the official code."""
+        if self.lerp_norm_input:
+            h = unit(h)
+        return unit(h + alpha().abs() * (x - h))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m), unit rows
         h = self.hook_resid_pre(h)
         a = self.hook_attn_out(unit(self.attn(h)))
-        h = self.hook_resid_mid(unit(h + self.alpha_attn().abs() * (a - h)))
+        h = self.hook_resid_mid(self.lerp(h, a, self.alpha_attn))
         m = self.hook_mlp_out(unit(self.mlp(h)))
-        h = self.hook_resid_post(unit(h + self.alpha_mlp().abs() * (m - h)))
+        h = self.hook_resid_post(self.lerp(h, m, self.alpha_mlp))
         return h
 
 
@@ -195,7 +210,7 @@ class ANGPTBlock(_HookedBlock):
         self.attn = CausalSelfAttention(
             cfg.d_model, cfg.n_heads, cfg.seq_len, qk_norm="l2" if cfg.qk_norm else None,
             softmax_scale=math.sqrt(cfg.d_head), qkv_factor=f["nu_qkv"], out_factor=f["nu_p"],
-            attn_factor=cfg.attn_factor)
+            attn_factor=cfg.attn_factor, **_qk_options(cfg))
         self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp, u_factor=f["nu_uz"], z_factor=f["gate_scale"] * f["nu_uz"],
                           act_factor=f["nu_acf"], out_factor=f["nu_d"])
         self.alpha_attn, self.alpha_mlp = _alpha(cfg), _alpha(cfg)
@@ -233,7 +248,7 @@ class FoldedBlock(_HookedBlock):
         self.layer = layer
         self.attn = CausalSelfAttention(
             cfg.d_model, cfg.n_heads, cfg.seq_len, qk_norm="l2" if cfg.qk_norm else None,
-            softmax_scale=math.sqrt(cfg.d_head), attn_factor=cfg.attn_factor)
+            softmax_scale=math.sqrt(cfg.d_head), attn_factor=cfg.attn_factor, **_qk_options(cfg))
         self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp)
         self._add_hooks()
 

@@ -16,6 +16,8 @@ NORMS = ("rmsnorm", "layernorm", "dyt", "taper")
 PLACEMENTS = ("pre", "post", "peri", "mix")
 WEIGHT_CONSTRAINTS = ("unit", "bound", "none")
 ATTN_FACTORS = ("none", "sqrt_t", "exact")
+QK_NORM_GAINS = ("shared", "separate")
+QK_NORM_POSITIONS = ("after_rope", "before_rope")
 
 
 def _choice(name: str, value, choices) -> None:
@@ -58,6 +60,18 @@ class ModelConfig:
                    mix_fraction of the layers, pre-LN after)
     depth_scaling  LN-Scaling: multiply each sublayer's normalized input by 1/sqrt(layer)
     qk_norm        normalize q and k per head (GPT+ and anGPT: on; nGPT always normalizes)
+    qk_norm_gain   'separate' (a q gain and a k gain, as Llama-family models with QK-norm
+                   learn: the GPT family's default) or 'shared' (one gain for q and k: nGPT's
+                   s_qk, the ngpt and angpt presets)
+    qk_norm_position  'before_rope' (the GPT family's default: the score then depends only on
+                   relative position whatever the learned gain; after RoPE a gain with
+                   g_i != g_{i+d_h/2} breaks that) or 'after_rope' (nGPT's code; presets
+                   ngpt, angpt)
+    logit_scale_init  nGPT/anGPT: the initial value of s_z on the logits (nGPT's code: 1).
+                   With unit rows and a unit stream every logit is <= |s_z|, so at 1 the only
+                   fast way to lower the loss is to grow the stream (anGPT preset: 10)
+    lerp_norm_input  nGPT: normalize h before each LERP, as the official code does (a no-op
+                   in the forward pass, not in the backward: it removes the radial gradient)
     lerp_factor    anGPT: multiply the LERP residual by nu(alpha) (ablation switch)
     taper_final    norm='taper': taper the final norm too (All-Taper); False keeps it (Internal-Taper)
     dyt_alpha_attn, dyt_alpha_mlp, dyt_alpha_final
@@ -92,8 +106,12 @@ class ModelConfig:
     init_std: float = 0.02
     # all archs
     qk_norm: bool = False
+    qk_norm_gain: str = "separate"  # the GPT family's; the ngpt/angpt presets take nGPT's
+    qk_norm_position: str = "before_rope"
     # nGPT / anGPT
     alpha_init: float = 0.05
+    logit_scale_init: float = 1.0
+    lerp_norm_input: bool = True
     lerp_factor: bool = True
     weight_constraint: str | None = None
     attn_factor: str = "none"
@@ -104,6 +122,8 @@ class ModelConfig:
         _choice("norm", self.norm, NORMS)
         _choice("placement", self.placement, PLACEMENTS)
         _choice("attn_factor", self.attn_factor, ATTN_FACTORS)
+        _choice("qk_norm_gain", self.qk_norm_gain, QK_NORM_GAINS)
+        _choice("qk_norm_position", self.qk_norm_position, QK_NORM_POSITIONS)
         if self.weight_constraint is not None:
             _choice("weight_constraint", self.weight_constraint, WEIGHT_CONSTRAINTS)
             if self.arch == "gpt" and self.weight_constraint != "none":
@@ -122,13 +142,14 @@ class ModelConfig:
             raise ValueError(f"head dim d_model/n_heads={self.d_model // self.n_heads} must be even for RoPE")
         for name in ("mix_fraction", "alpha_init"):
             _number(name, getattr(self, name))
-        for name in ("depth_scaling", "qk_norm", "lerp_factor", "taper_final"):
+        for name in ("depth_scaling", "qk_norm", "lerp_factor", "taper_final", "lerp_norm_input"):
             _flag(name, getattr(self, name))
         if not 0.0 <= self.mix_fraction <= 1.0:
             raise ValueError(f"mix_fraction must lie in [0, 1], got {self.mix_fraction!r}")
         if not 0.0 < self.alpha_init < 1.0:
             raise ValueError(f"alpha_init must lie in (0, 1), got {self.alpha_init!r}")
-        for name in ("dyt_alpha_attn", "dyt_alpha_mlp", "dyt_alpha_final", "init_std", "factor_scale"):
+        for name in ("dyt_alpha_attn", "dyt_alpha_mlp", "dyt_alpha_final", "init_std", "factor_scale",
+                     "logit_scale_init"):
             _positive(name, getattr(self, name), integer=False)
         if self.arch != "gpt":  # GPT-family switches an nGPT/anGPT model would silently ignore
             for name, default in (("norm", "rmsnorm"), ("placement", "pre"), ("depth_scaling", False)):
@@ -173,11 +194,13 @@ class ModelConfig:
 
 
 # One preset per system in the papers. Each is a set of overrides on ModelConfig's defaults.
+NGPT_QK = dict(qk_norm_gain="shared", qk_norm_position="after_rope")  # nGPT's code: one s_qk, after RoPE
 PRESETS: dict[str, dict] = {
     "gpt": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=False),
     "gpt+": dict(arch="gpt", norm="rmsnorm", placement="pre", qk_norm=True),
-    "ngpt": dict(arch="ngpt", qk_norm=True),
-    "angpt": dict(arch="angpt", qk_norm=True),
+    "ngpt": dict(arch="ngpt", qk_norm=True, **NGPT_QK),
+    # anGPT: s_z starts at 10, not nGPT's 1, else the first Adam steps blow up (tests/test_early_steps.py)
+    "angpt": dict(arch="angpt", qk_norm=True, **NGPT_QK, logit_scale_init=10.0),
     # Post-LN and Mix-LN with RMSNorm, as in the official Mix-LN and LN-Scaling code (Llama
     # RMSNorm), so that against the Pre-LN baseline only the placement differs; the original
     # Post-LN's LayerNorm is one switch away: preset("post-ln", norm="layernorm").
@@ -372,6 +395,6 @@ def budget() -> str:
 
 
 __all__ = [
-    "ARCHS", "NORMS", "PLACEMENTS", "WEIGHT_CONSTRAINTS", "ATTN_FACTORS", "BUDGETS",
-    "ModelConfig", "TrainConfig", "PRESETS", "preset", "budget", "MAX_PARAMS",
+    "ARCHS", "NORMS", "PLACEMENTS", "WEIGHT_CONSTRAINTS", "ATTN_FACTORS", "QK_NORM_GAINS", "QK_NORM_POSITIONS",
+    "BUDGETS", "ModelConfig", "TrainConfig", "PRESETS", "preset", "budget", "MAX_PARAMS",
 ]

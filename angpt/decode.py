@@ -66,14 +66,6 @@ def _attentions(model) -> list[CausalSelfAttention]:
     return attns
 
 
-def _rope_at(rope, x: torch.Tensor, start: int) -> torch.Tensor:
-    """RoPE at absolute positions start .. start + T - 1 (angpt.layers.RoPE, shifted)."""
-    T = x.shape[-2]
-    cos, sin = rope.cos[start:start + T].to(x.dtype), rope.sin[start:start + T].to(x.dtype)  # (T, d_h/2)
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-
-
 def cached_attention(attn: CausalSelfAttention, h: torch.Tensor, cache: KVCache, layer: int) -> torch.Tensor:
     """CausalSelfAttention.forward for new tokens h (B, T_new, d_m) after cache.pos cached ones.
 
@@ -84,9 +76,7 @@ def cached_attention(attn: CausalSelfAttention, h: torch.Tensor, cache: KVCache,
     p0 = 0 if cache.k[layer] is None else cache.k[layer].shape[-2]
     qkv = _mul(attn.qkv(h), attn.qkv_factor)  # (B, T, 3 d_m)
     q, k, v = qkv.view(B, T, 3, attn.n_heads, attn.d_head).permute(2, 0, 3, 1, 4)  # (B, n_h, T, d_h)
-    q, k = _rope_at(attn.rope, q, p0), _rope_at(attn.rope, k, p0)
-    if attn.qk_norm is not None:
-        q, k = attn.qk_norm(q), attn.qk_norm(k)
+    q, k = attn.rope_qk(q, k, start=p0)  # RoPE at positions p0.. and QK-norm, in the module's order
     if p0:
         k = torch.cat((cache.k[layer], k), dim=-2)  # (B, n_h, p0 + T, d_h)
         v = torch.cat((cache.v[layer], v), dim=-2)

@@ -98,8 +98,11 @@ def fold(model: Transformer, check: bool = True) -> Transformer:
         # attention: P into the columns of W_qkv, P_new^{-1} D_b nu_p into the rows of W_o
         attn = blk.attn
         state[pre + "attn.qkv.weight"] = attn.qkv_factor * attn.qkv.weight.double() * P
-        if attn.qk_norm is not None:
-            state[pre + "attn.qk_norm.s_qk.raw"] = attn.qk_norm.s_qk.raw.detach().double()
+        for name in ("qk_norm", "k_norm"):  # QK-norm's gains (q and k, or one shared) stay as they are
+            norm = getattr(attn, name)
+            if norm is not None:
+                for key, t in norm.state_dict().items():
+                    state[f"{pre}attn.{name}.{key}"] = t.detach().double()
         P, out_rows = _carry(blk, blk.alpha_attn, P, f"block {i}: an attention alpha")
         stream_scale[pre + "hook_resid_mid"] = P
         state[pre + "attn.proj.weight"] = out_rows[:, None] * attn.out_factor * attn.proj.weight.double()

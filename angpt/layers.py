@@ -307,9 +307,10 @@ class RoPE(nn.Module):
         self.register_buffer("cos", angles.cos().float(), persistent=False)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., T, d_h)
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:  # x: (..., T, d_h)
+        """Rotate positions start .. start + T - 1 (start > 0: new tokens after a KV cache)."""
         T = x.shape[-2]
-        cos, sin = self.cos[:T].to(x.dtype), self.sin[:T].to(x.dtype)  # (T, d_h/2)
+        cos, sin = self.cos[start:start + T].to(x.dtype), self.sin[start:start + T].to(x.dtype)  # (T, d_h/2)
         x1, x2 = x.chunk(2, dim=-1)  # (..., T, d_h/2) each
         return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
@@ -368,27 +369,43 @@ class CausalSelfAttention(nn.Module):
     (With QK-norm, the code applies qkv_factor at the output, where it gives the same numbers.)
 
     qk_norm: None, 'rms' (RMSNorm over d_h with a learnable gain shared by heads: GPT+) or
-    'l2' (QKNorm: exact L2 with per-head s_qk: nGPT/anGPT). RoPE is applied before QK-norm
-    (methods.md §2, §3.1); with 'l2' the order does not matter except for the gain.
+    'l2' (QKNorm: exact L2 with per-head s_qk: nGPT/anGPT).
+    qk_gain: 'shared' (one gain for q and k: nGPT's s_qk) or 'separate' (a q gain and a k
+    gain, as the Llama-family models with QK-norm learn; then `k_norm` holds k's).
+    qk_position: 'after_rope' (normalize the rotated q, k: nGPT's official code) or
+    'before_rope' (normalize, then rotate). Both give the same unit vectors (a rotation keeps
+    norms); they differ through the gain only: applied after RoPE, a gain with g_i !=
+    g_{i+d_h/2} makes the score depend on absolute positions, not on their difference.
     The qkv projection is one fused matrix of 3 d_m rows, each a vector over d_m.
     """
 
+    QK_GAINS = ("shared", "separate")
+    QK_POSITIONS = ("after_rope", "before_rope")
+
     def __init__(self, d_model: int, n_heads: int, seq_len: int, *, qk_norm=None, softmax_scale=None,
-                 qkv_factor: float = 1.0, out_factor: float = 1.0, attn_factor: str = "none"):
+                 qkv_factor: float = 1.0, out_factor: float = 1.0, attn_factor: str = "none",
+                 qk_gain: str = "shared", qk_position: str = "after_rope"):
         super().__init__()
         self.pattern_sink: list | None = None  # set by Transformer.attention_patterns
         self.n_heads, self.d_head = n_heads, d_model // n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.proj = nn.Linear(d_model, d_model, bias=False)
         self.rope = RoPE(self.d_head, seq_len)
+        if qk_gain not in self.QK_GAINS:
+            raise ValueError(f"unknown qk_gain {qk_gain!r}; valid choices: {self.QK_GAINS}")
+        if qk_position not in self.QK_POSITIONS:
+            raise ValueError(f"unknown qk_position {qk_position!r}; valid choices: {self.QK_POSITIONS}")
         if qk_norm == "rms":
-            self.qk_norm = RMSNorm(self.d_head)
+            make = lambda: RMSNorm(self.d_head)  # noqa: E731
         elif qk_norm == "l2":
-            self.qk_norm = QKNorm(n_heads, self.d_head, d_model)
+            make = lambda: QKNorm(n_heads, self.d_head, d_model)  # noqa: E731
         elif qk_norm is None:
-            self.qk_norm = None
+            make = lambda: None  # noqa: E731
         else:
             raise ValueError(f"unknown qk_norm {qk_norm!r}; valid choices: None, 'rms', 'l2'")
+        self.qk_norm = make()  # q's norm, and k's too when the gain is shared
+        self.k_norm = make() if qk_gain == "separate" else None
+        self.qk_before_rope = qk_position == "before_rope"
         self.softmax_scale = 1.0 / math.sqrt(self.d_head) if softmax_scale is None else float(softmax_scale)
         self.qkv_factor, self.out_factor, self.attn_factor = qkv_factor, out_factor, attn_factor
 
@@ -398,9 +415,7 @@ class CausalSelfAttention(nn.Module):
         if self.qk_norm is None:
             qkv = _mul(qkv, self.qkv_factor)
         q, k, v = qkv.view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # (B, n_h, T, d_h)
-        q, k = self.rope(q), self.rope(k)
-        if self.qk_norm is not None:
-            q, k = self.qk_norm(q), self.qk_norm(k)
+        q, k = self.rope_qk(q, k)
         if self.pattern_sink is not None:  # Transformer.attention_patterns asked for them
             self.pattern_sink.append(attention_probs(q, k, self.softmax_scale).detach())
         o = causal_attention(q, k, v, self.softmax_scale, self.attn_factor)  # (B, n_h, T, d_h)
@@ -409,6 +424,18 @@ class CausalSelfAttention(nn.Module):
         # linear in v, so qkv_factor joins out_factor in one multiply of the (B, T, d_m) output.
         c = self.out_factor * (self.qkv_factor if self.qk_norm is not None else 1.0)
         return _mul(self.proj(o), c)
+
+    def rope_qk(self, q: torch.Tensor, k: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE and QK-norm of q, k (B, n_h, T, d_h) at positions start.., in the configured order."""
+        if self.qk_norm is not None and self.qk_before_rope:
+            q, k = self._norm_qk(q, k)
+        q, k = self.rope(q, start), self.rope(k, start)
+        if self.qk_norm is not None and not self.qk_before_rope:
+            q, k = self._norm_qk(q, k)
+        return q, k
+
+    def _norm_qk(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.qk_norm(q), (self.qk_norm if self.k_norm is None else self.k_norm)(k)
 
     def extra_repr(self) -> str:
         return (f"n_heads={self.n_heads}, softmax_scale={self.softmax_scale:.4g}, "

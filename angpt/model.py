@@ -41,7 +41,8 @@ class Transformer(nn.Module):
         init_std/sqrt(2 L), except with LN-Scaling, whose README asks for plain init;
         DyT scales the embedding by a learnable scalar initialised to sqrt(d_m) (official
         DyT LLaMA port);
-      - nGPT/anGPT: no final norm; s_z in R^V (init 1, scale 1/sqrt(d_m)) on the logits;
+      - nGPT/anGPT: no final norm; s_z in R^V (init cfg.logit_scale_init: nGPT 1 as its
+        code, anGPT 10; scale 1/sqrt(d_m)) on the logits;
         weights drawn N(0, 1) and normalized (see angpt.constraints) in `build_model`.
 
     `folded=True` builds the empty shell that `angpt.fold` fills (anGPT only).
@@ -65,7 +66,7 @@ class Transformer(nn.Module):
             self.final_norm.tapers = cfg.taper_final
         self.hook_final = HookPoint()
         self.head = nn.Linear(d, V, bias=False)
-        self.s_z = Scale(V, 1.0, 1.0 / math.sqrt(d)) if cfg.arch != "gpt" and not folded else None
+        self.s_z = Scale(V, cfg.logit_scale_init, 1.0 / math.sqrt(d)) if cfg.arch != "gpt" and not folded else None
         self.hook_dict: dict[str, HookPoint] = {}
         for name, module in self.named_modules():
             if isinstance(module, HookPoint):

@@ -70,6 +70,7 @@ class RunRecord:
     """What a training run returns. `to_dict()` is JSON-serialisable (no tensors, no model).
 
     history   one entry per step (columns): step, tokens, train_loss, lr, step_time, grad_norm
+              (max_early_loss: the worst of the first steps' train losses)
     evals     one entry per evaluation (step 0 included): step, tokens, val_loss
     norms     NormRecorder entries (angpt.norms) when track_every > 0
     """
@@ -96,17 +97,27 @@ class RunRecord:
         return self.evals["val_loss"][-1] if self.evals["val_loss"] else None
 
     @property
+    def max_early_loss(self) -> float | None:
+        """The largest training loss over the first max(10, 5 % of all) steps: a blow-up that
+        later recovers stays visible (only a NaN/inf loss stops a run as diverged)."""
+        n = max(EARLY_STEPS, math.ceil(0.05 * self.train_config["steps"]))
+        early = self.history["train_loss"][:n]
+        return max(early) if early else None
+
+    @property
     def tokens_per_second(self) -> float:
         return self.step * self.tokens_per_step / self.train_time if self.train_time else float("nan")
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "model"}
         out["final_val_loss"] = self.final_val_loss
+        out["max_early_loss"] = self.max_early_loss
         out["tokens_per_second"] = self.tokens_per_second
         return out
 
 
 HISTORY_KEYS = ("step", "tokens", "train_loss", "lr", "step_time", "grad_norm")
+EARLY_STEPS = 10  # RunRecord.max_early_loss looks at least this many first steps
 EVAL_KEYS = ("step", "tokens", "val_loss")
 
 

@@ -156,7 +156,8 @@ def test_forward_ops_show_what_folding_removes():
     ops = {m: bench.forward_ops(model, idx)["groups"] for m, model in models.items()}
     L = SMALL["n_layers"]
     assert ops["angpt:folded"]["normalization"] == 2 * L  # QK-norm of q and k: all that is left
-    assert ops["ngpt"]["normalization"] == 6 * L  # q, k, and four Norm() of the stream per block
+    # q, k, four Norm() of the stream and the official code's Norm(h) before each LERP, per block
+    assert ops["ngpt"]["normalization"] == 8 * L
     assert ops["angpt:folded"]["matmul"] == ops["angpt"]["matmul"] == ops["gpt+"]["matmul"]
     assert ops["angpt:folded"]["elementwise"] < ops["angpt"]["elementwise"]
     assert ops["angpt:folded"]["elementwise"] < ops["gpt+"]["elementwise"]
