@@ -28,7 +28,7 @@ import torch
 
 from ..config import PRESETS, TrainConfig, preset
 from ..norms import sublayer_profile
-from .common import spread, summarize_run, tokens_to_loss
+from .common import Runner, Task, spread, summarize_run, tokens_to_loss
 
 SCHEMES = ("gpt", "post-ln", "peri-ln", "mix-ln", "ln-scaling", "dyt", "tapernorm", "gpt+", "ngpt", "angpt")
 BASELINE = "gpt"  # Pre-LN RMSNorm without QK-norm: the block every other GPT-family scheme modifies
@@ -134,7 +134,7 @@ def _phase_times(rec) -> dict | None:
 # --------------------------------------------------------------------------------------
 
 
-def _train(label: str, cfg, tcfg, corpus: str, detail: bool, progress: bool, every: int) -> dict:
+def _train(label: str, cfg, tcfg, corpus: str, detail: bool, every: int, progress: bool = False) -> dict:
     """Train one run and summarize it; with `detail`, record profiles every track_every steps
     (plus TaperNorm's gate and branch statistics, and the radial force on the pre-logit
     stream), the final profile and foldability."""
@@ -180,29 +180,40 @@ def _train(label: str, cfg, tcfg, corpus: str, detail: bool, progress: bool, eve
     return out
 
 
-def schemes_experiment(budget: str, seeds: int, progress: bool = True) -> dict:
-    """Every preset (Post/Peri/Mix-LN, LN-Scaling, DyT, TaperNorm, GPT/GPT+, nGPT, anGPT) on the
-    same data, size and seeds; TaperNorm's gate schedules; logit chasing without the final norm.
-    Full size: about 6 min on one H100 for --seeds 3."""
+def schemes_tasks(budget: str, seeds: int) -> list[Task]:
+    """Every preset per seed (seeds outermost: a cut-short session still has complete seeds),
+    then TaperNorm's other gate schedules and the logit-chasing runs (seed 0)."""
     _check_budget(budget)
     every = SIZES[budget]["track_every"]
-    runs = []
-    for seed in range(seeds):  # seeds outermost: a cut-short session still has complete seeds
-        for name in SCHEMES:
-            runs.append(_train(name, *scheme_configs(budget, name, seed), detail=seed == 0, progress=progress,
-                               every=every))
-    schedules = []
+
+    def task(group, label, cfg, tcfg, corpus, detail):
+        return Task(f"{group} {label}", _train, dict(label=label, cfg=cfg, tcfg=tcfg, corpus=corpus,
+                                                      detail=detail, every=every))
+
+    tasks = [task("runs", name, *scheme_configs(budget, name, seed), detail=seed == 0)
+             for seed in range(seeds) for name in SCHEMES]
     for label, change in SCHEDULES.items():
         if label == "default" or (budget == "quick" and label not in QUICK_SCHEDULES):
             continue  # the tapernorm run of seed 0
-        schedules.append(_train(label, *scheme_configs(budget, "tapernorm", 0, **change), detail=True,
-                                progress=progress, every=every))
-    logit = []
+        tasks.append(task("schedules", label, *scheme_configs(budget, "tapernorm", 0, **change), detail=True))
     for label, (mo, to) in LOGIT.items():
         if label == "internal":
             continue  # the tapernorm run of seed 0
-        logit.append(_train(label, *scheme_configs(budget, "tapernorm", 0, model_overrides=mo, **to),
-                            detail=True, progress=progress, every=every))
+        tasks.append(task("logit", label, *scheme_configs(budget, "tapernorm", 0, model_overrides=mo, **to),
+                          detail=True))
+    return tasks
+
+
+def schemes_experiment(budget: str, seeds: int, progress: bool = True, runner: Runner | None = None) -> dict:
+    """Every preset (Post/Peri/Mix-LN, LN-Scaling, DyT, TaperNorm, GPT/GPT+, nGPT, anGPT) on the
+    same data, size and seeds; TaperNorm's gate schedules; logit chasing without the final norm.
+    Full size: about 6 min on one H100 for --seeds 3."""
+    tasks = schemes_tasks(budget, seeds)
+    results = (runner or Runner(progress=progress)).map(tasks)
+    groups = {"runs": [], "schedules": [], "logit": []}
+    for t, r in zip(tasks, results):
+        groups[t.label.split(" ")[0]].append(r)
+    runs, schedules, logit = groups["runs"], groups["schedules"], groups["logit"]
     size = SIZES[budget]
     result = {
         "config": {"sizes": {k: size[k] for k in ("model", "train", "corpus")}, "lr": LR[budget],
@@ -340,5 +351,5 @@ def find(runs: list[dict], label: str, seed: int = 0) -> dict:
 
 
 __all__ = ["SCHEMES", "BASELINE", "SIZES", "LR", "SCHEDULES", "QUICK_SCHEDULES", "AUX_WEIGHT", "LOGIT", "NOT_FOLDABLE",
-           "scheme_configs", "sublayer_profile", "foldability", "schemes_experiment", "spread", "common_target",
+           "scheme_configs", "schemes_tasks", "sublayer_profile", "foldability", "schemes_experiment", "spread", "common_target",
            "schemes_summary", "table_rows", "growth_exponent", "taper_track", "logit_track", "relative_loss", "find"]
