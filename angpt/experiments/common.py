@@ -422,6 +422,17 @@ def _call(fn, kwargs):
     return fn(**kwargs, progress=False)
 
 
+def worker_pool(jobs: int):
+    """`jobs` worker processes, each with its share of the CPU threads. Spawned, not forked:
+    CUDA cannot be used in a forked child."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    return ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                               initargs=(threads,))
+
+
 class Runner:
     """Runs an experiment's tasks: in this process (jobs=1) or in `jobs` worker processes at
     once (several small runs share one GPU: while one waits on Python or the CPU, the
@@ -429,10 +440,11 @@ class Runner:
     already saved are not run again."""
 
     def __init__(self, store: RunStore | None = None, jobs: int = 1, progress: bool = True, desc: str = "runs",
-                 compile: bool = False):
+                 compile: bool = False, pool=None):
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
         self.store, self.jobs, self.progress, self.desc, self.compile = store, jobs, progress, desc, compile
+        self.pool = pool  # a shared worker pool (`run all`: started once for every experiment)
         self.trained = 0  # tasks run by this runner (not taken from the store)
 
     def map(self, tasks: list[Task]) -> list[dict]:
@@ -460,16 +472,16 @@ class Runner:
                     bar.set_postfix_str(tasks[i].label, refresh=True)
                     done(i, tasks[i].fn(**tasks[i].kwargs, progress=self.progress and self.jobs == 1))
             else:
-                import multiprocessing as mp
-                from concurrent.futures import ProcessPoolExecutor, as_completed
+                from concurrent.futures import as_completed
 
-                threads = max(1, (os.cpu_count() or 1) // self.jobs)
-                # spawn: CUDA cannot be used in a forked child
-                with ProcessPoolExecutor(min(self.jobs, len(todo)), mp_context=mp.get_context("spawn"),
-                                         initializer=_worker_init, initargs=(threads,)) as pool:
+                pool = self.pool or worker_pool(self.jobs)
+                try:
                     futures = {pool.submit(_call, tasks[i].fn, tasks[i].kwargs): i for i in todo}
                     for fut in as_completed(futures):
                         done(futures[fut], fut.result())
+                finally:
+                    if pool is not self.pool:
+                        pool.shutdown()
         finally:
             bar.close()
         return results
@@ -485,4 +497,4 @@ def train_all(jobs, progress: bool, runner: Runner | None = None) -> list[dict]:
 
 __all__ = ["PACKAGE_DIR", "provenance", "PROVENANCE_KEYS", "source_hash", "save", "load", "check_result",
            "EXPERIMENT_KEYS", "summarize_run", "max_early_loss", "early_steps", "tokens_to_loss", "speedup", "spread",
-           "describe", "Task", "Runner", "RunStore", "plan_hash", "with_compile", "train_run", "train_all"]
+           "describe", "Task", "Runner", "RunStore", "plan_hash", "with_compile", "worker_pool", "train_run", "train_all"]

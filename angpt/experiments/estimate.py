@@ -35,8 +35,8 @@ GPU_REFERENCE = (
 )
 COMPILED_FLOOR_FRACTION = 1 / 3  # assumed, not measured: fusion leaves about a third of the kernels
 COMPILE_SECONDS = {"first": 30.0, "again": 10.0}  # per compiled run: first of its shape / inductor cache warm
-WORKER_START_SECONDS = 8.0  # spawn a worker process, import torch, create a CUDA context
-CALIB_BATCH = 2  # sequences per calibration step on a CPU
+WORKER_START_SECONDS = 8.0  # spawn the worker processes, import torch, create CUDA contexts (once)
+CALIB_BATCH = 1  # sequences per calibration step on a CPU
 CALIB_STEPS = (1, 2)  # untimed, timed
 
 
@@ -127,20 +127,25 @@ def gpu_wall(tasks, jobs: int = 1) -> float:
             total += COMPILE_SECONDS["first"] - COMPILE_SECONDS["again"]
         busy += g["busy"]
         total += g["total"]
-    start = WORKER_START_SECONDS if jobs > 1 and len(tasks) > 1 else 0.0
-    return max(busy, total / jobs) + fixed + start
+    return max(busy, total / jobs) + fixed
 
 
 def calibrate(cfg, tcfg, device=None) -> float:
     """Seconds per training step of `cfg` at `tcfg.batch_size` on `device`, from CALIB_STEPS
-    timed steps (on a CPU: at CALIB_BATCH sequences, scaled by tokens)."""
+    timed steps (on a CPU: at CALIB_BATCH sequences, scaled by tokens). Models that differ
+    only in float settings (factor scales, inits) share one calibration: same ops, same cost."""
     return _calibrate(_cfg_json(cfg), tcfg.batch_size, str(device or "auto"))
 
 
 def _cfg_json(cfg) -> str:
     import json
 
-    return json.dumps(cfg.to_dict(), sort_keys=True)
+    from ..config import ModelConfig
+
+    base = ModelConfig().to_dict()
+    d = {k: (base[k] if isinstance(v, float) and isinstance(base.get(k), float) else v)
+         for k, v in cfg.to_dict().items()}
+    return json.dumps(d, sort_keys=True)
 
 
 @lru_cache(maxsize=None)
@@ -192,7 +197,7 @@ def assumptions(jobs: int) -> list[str]:
         f"compiled floors assumed {COMPILED_FLOOR_FRACTION:.2f} of eager (not measured); compile allowance "
         f"{COMPILE_SECONDS['first']:.0f} s for the first run of a shape, {COMPILE_SECONDS['again']:.0f} s after",
         f"{jobs} run(s) at once on one GPU: GPU busy time does not overlap, launch-bound time does; "
-        f"{WORKER_START_SECONDS:.0f} s to start the worker processes per experiment; benchmarks: fixed allowances",
+        f"{WORKER_START_SECONDS:.0f} s to start the worker processes once; benchmarks: fixed allowances",
     ]
 
 

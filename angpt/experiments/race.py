@@ -25,14 +25,16 @@ PAPER_SPEEDUP = {"gpt+": 1.0, "ngpt": 1.29, "angpt": 1.40}
 # large batches; a race far below that (0.5 tokens per parameter, as we first ran) measures
 # the first minutes of training, where warm-up and init dominate. So the full model is small
 # enough to train to 20 tokens per non-embedding parameter in seconds on one GPU:
-#   d_model 192, 4 layers, 3 heads (d_h = 64, as methods at this scale use): 2.36 M
-#   non-embedding parameters (embedding and head, 256 x 192 each, excluded); batch
-#   256 x 256 = 65,536 tokens (>= 64k, the paper's large-batch regime); 720 steps = 47.2 M
-#   tokens = 20.0 tokens per non-embedding parameter (tests/test_run_all.py checks >= 20),
-#   ~4 passes over pdmix's training split.
+#   d_model 192, 4 layers, 3 heads (d_h = 64): 2.36 M non-embedding parameters (2.37 M for
+#   nGPT; embedding and head, 256 x 192 each, excluded); batch 256 x 256 = 65,536 tokens
+#   (>= 64k, the paper's large-batch regime); 750 steps = 49.2 M tokens = 20.8 tokens per
+#   non-embedding parameter (tests/test_run_all.py checks >= 20 for each model), about four
+#   passes over pdmix's training split.
 # Eager by default: at this size a compile (10-30 s per run) costs about what it saves over
-# 720 steps (angpt.experiments.estimate); `run all --compile` turns it on for every run.
-# Evaluation every 60 steps on 131,072 validation tokens.
+# 750 steps (angpt.experiments.estimate); `run all --compile` turns it on for every run.
+# Evaluation every 75 steps on 131,072 validation tokens. Modelled time of the 9 runs on one
+# H100/H200 (`run all --dry-run`): about 2 minutes; it is compute-bound, so --jobs does not
+# shorten it much.
 RACE_SIZES = {
     "quick": {
         "model": dict(d_model=32, n_layers=2, n_heads=2, seq_len=32),
@@ -41,7 +43,7 @@ RACE_SIZES = {
     },
     "full": {
         "model": dict(d_model=192, n_layers=4, n_heads=3, seq_len=256),
-        "train": dict(steps=720, batch_size=256, eval_every=60, eval_tokens=131072),
+        "train": dict(steps=750, batch_size=256, eval_every=75, eval_tokens=131072),
         "corpus": "pdmix",
     },
 }

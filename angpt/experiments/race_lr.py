@@ -17,15 +17,16 @@ from .race import RACE_LR, RACE_SIZES, race_configs
 RACE_LR_GRID = {
     "quick": {"gpt+": (1e-3, 3e-3, 1e-2, 3e-2), "ngpt": (3e-3, 1e-2, 3e-2, 1e-1),
               "angpt": (3e-3, 1e-2, 2e-2, 3e-2)},
-    # six points, x2 apart, centred on each arch's first guess (RACE_LR["full"])
-    "full": {"gpt+": (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3),
-             "ngpt": (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2),
-             "angpt": (5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)},
+    # five points, x2 apart (16x end to end), centred on each arch's first guess (RACE_LR["full"])
+    "full": {"gpt+": (5e-4, 1e-3, 2e-3, 4e-3, 8e-3),
+             "ngpt": (2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2),
+             "angpt": (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)},
 }
-# Sweep runs, as a fraction of the race's steps. Full: half the race's tokens (10 tokens per
-# parameter): long enough that the ranking of rates is the one of the full run (a run of a
-# quarter would favour larger rates), short enough that 18 runs cost 9 race runs.
-RACE_LR_FRACTION = {"quick": 1.0, "full": 0.5}
+# Sweep runs, as a fraction of the race's steps. Full: a third (250 steps, 16.4 M tokens,
+# 6.9 tokens per parameter), so that 15 sweep runs cost 5 race runs and the sweep fits the
+# GPU batch beside the race. A shorter run favours somewhat larger rates than the full one;
+# `edge` flags a best rate at the end of the grid, and the race's result records its rates.
+RACE_LR_FRACTION = {"quick": 1.0, "full": 1 / 3}
 
 
 def race_lr_tasks(budget: str, seeds: int) -> list[Task]:

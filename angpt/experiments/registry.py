@@ -91,14 +91,16 @@ def planned_tasks(name: str, budget: str, seeds: int, options: dict | None = Non
 
 
 def run(name: str, budget: str = "quick", seeds: int = 3, out: str | os.PathLike | None = None,
-        progress: bool = True, jobs: int = 1, options: dict | None = None, compile: bool = False) -> dict:
+        progress: bool = True, jobs: int = 1, options: dict | None = None, compile: bool = False,
+        pool=None) -> dict:
     """Run a registered experiment and return its result with provenance; write it to `out`.
 
     With `out`, each finished training run is saved at once beside it (RunStore), and
     running the same call again after a crash or kill trains only the runs not saved yet.
     jobs > 1 trains that many runs at once in worker processes (on one GPU: see Runner).
     options: keyword arguments of the experiment (e.g. the race's `lr`). compile: every
-    training run under torch.compile (the result records it in `compile`)."""
+    training run under torch.compile (the result records it in `compile`). pool: worker
+    processes to share between experiments (common.worker_pool; `run all` passes one)."""
     check_run_args(name, budget, seeds)
     path = check_out(out) if out is not None else None
     fn = EXPERIMENTS[name]
@@ -110,7 +112,7 @@ def run(name: str, budget: str = "quick", seeds: int = 3, out: str | os.PathLike
     kw = {"progress": progress} if "progress" in params else {}
     store = RunStore(path) if path is not None else None
     if "runner" in params:
-        kw["runner"] = Runner(store, jobs=jobs, progress=progress, desc=name, compile=compile)
+        kw["runner"] = Runner(store, jobs=jobs, progress=progress, desc=name, compile=compile, pool=pool)
     t0 = time.perf_counter()
     body = fn(budget, seeds, **kw, **options)
     result = {
