@@ -37,10 +37,11 @@ ABLATION_VARIANTS: dict[str, tuple[str, dict]] = {
     **{factor_label(s): ("angpt", {"factor_scale": s}) for s in FACTOR_SCALES},
 }
 # Quick: the race's tiny model, under a second per run on one CPU core. Full: the race's
-# model (so the race-lr sweep, run at this size over 500 steps, backs the learning rates) for
-# 300 steps of 64 x 256 tokens, eager (with torch.compile every factor scale would be a new
-# graph to compile); on one H100 (eager, bf16) one seed of all 13 variants takes about 4 minutes
-# (steps of 34-36 ms for GPT/GPT+, 55 ms anGPT, 72 ms nGPT), so --seeds 2 fits ~8 minutes.
+# model (so the race-lr sweep at this size backs the learning rates; `run all` passes its best
+# rates) for 300 steps of 64 x 256 tokens (4.9 M tokens, 2 per parameter: the ladder's
+# ordering shows early; 13 variants x 2 seeds must fit beside the race), eager (with
+# torch.compile every factor scale would be a new graph to compile). Modelled on one
+# H100/H200 with --jobs 4: ~40 s for 2 seeds (`run all --dry-run`).
 ABLATION_SIZES = {
     "quick": {
         "model": dict(RACE_SIZES["quick"]["model"]),

@@ -44,7 +44,7 @@ def race_lr_tasks(budget: str, seeds: int) -> list[Task]:
 
 
 def race_lr(budget: str, seeds: int, progress: bool = True, runner: Runner | None = None) -> dict:
-    """Learning-rate sweep at the race's size (full: over half its steps); the best rate per
+    """Learning-rate sweep at the race's size (full: over a third of its steps); the best rate per
     model and whether it sits at an edge of the grid."""
     tasks = race_lr_tasks(budget, seeds)
     runs = (runner or Runner(progress=progress)).map(tasks)

@@ -163,21 +163,22 @@ def _describe_tasks(tasks) -> list[str]:
 
 
 def estimate_plan(plan: Plan, jobs: int = 1, device: str = "auto", calibrate: bool = True) -> dict:
-    """{name: {'tokens', 'runs', 'here' (s, this device, calibrated; None if not), 'gpu' (s,
-    model)}} and the totals under 'total'."""
+    """{name: {'tokens', 'runs', 'here' (s on this device, one run at a time, calibrated; None
+    without calibration or for benchmarks, which are not calibrated), 'gpu' (s, the H100/H200
+    model with `jobs` at once)}} and the totals under 'total'."""
     out = {}
     for e in plan.entries:
         tokens = here = 0.0
         for t in e.tasks:
             c = t.configs()
             if c is None:
-                here += t.seconds or 0.0
+                here = None
                 continue
             cfg, tcfg, _ = c
             tokens += tcfg.steps * tcfg.batch_size * cfg.seq_len
-            if calibrate:
+            if calibrate and here is not None:
                 here += device_seconds(cfg, tcfg, device)
-        out[e.name] = {"tokens": tokens, "runs": len(e.tasks), "here": here / jobs if calibrate else None,
+        out[e.name] = {"tokens": tokens, "runs": len(e.tasks), "here": here if calibrate else None,
                        "gpu": gpu_wall(e.tasks, jobs)}
     out["total"] = {k: sum(v[k] for v in out.values() if v[k] is not None) for k in ("tokens", "runs", "gpu")}
     if jobs > 1:
@@ -219,11 +220,12 @@ def print_plan(plan: Plan, jobs: int = 1, device: str = "auto") -> dict:
             print(f"    {line}")
         if e.options.get("lr") is not None or e.name in SWEPT:
             print(f"    learning rates: {e.options.get('lr_source') or ('from the sweep' if e.options.get('lr') else 'RACE_LR defaults until the sweep has run')}")
-        print(f"    tokens trained: {x['tokens'] / 1e6:,.1f} M; estimated on this device: {_dur(x['here'])}; "
+        print(f"    tokens trained: {x['tokens'] / 1e6:,.1f} M; estimated on this device, one run at a time: "
+              f"{_dur(x['here']) if x['here'] is not None else 'not calibrated (a benchmark)'}; "
               f"GPU model (one H100/H200, an estimate): {_dur(x['gpu'])}, {_dur(cumulative)} from the start")
     tot = est["total"]
     print(f"\ntotal: {tot['runs']} runs, {tot['tokens'] / 1e6:,.0f} M tokens; estimated on this device "
-          f"({device_name(dev)}): {_dur(tot['here'])}")
+          f"({device_name(dev)}, one run at a time, training only): {_dur(tot['here'])}")
     print(f"GPU model estimate (one H100/H200, {jobs} at once; a model, not a measurement): {_dur(tot['gpu'])}")
     for line in assumptions(jobs):
         print(f"  assumption: {line}")

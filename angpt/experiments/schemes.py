@@ -210,7 +210,7 @@ def schemes_tasks(budget: str, seeds: int) -> list[Task]:
 def schemes_experiment(budget: str, seeds: int, progress: bool = True, runner: Runner | None = None) -> dict:
     """Every preset (Post/Peri/Mix-LN, LN-Scaling, DyT, TaperNorm, GPT/GPT+, nGPT, anGPT) on the
     same data, size and seeds; TaperNorm's gate schedules; logit chasing without the final norm.
-    Full size: about 6 min on one H100 for --seeds 3."""
+    Full size: modelled ~70 s on one H100/H200 for --seeds 2 with --jobs 4 (run all --dry-run)."""
     tasks = schemes_tasks(budget, seeds)
     results = (runner or Runner(progress=progress)).map(tasks)
     groups = {"runs": [], "schedules": [], "logit": []}
