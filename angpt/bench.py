@@ -456,9 +456,11 @@ def check_arguments(args: argparse.Namespace) -> None:
         args.out = out
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, save_result=None) -> int:
+    """`python -m angpt bench`. save_result(result, path): writes --out with provenance
+    (angpt.__main__ passes angpt.experiments' writer; bench imports nothing of experiments,
+    which runs the benchmarks as experiments of its own)."""
     from .config import budget
-    from .experiments import provenance, save
 
     try:
         check_arguments(args)
@@ -467,14 +469,16 @@ def main(args: argparse.Namespace) -> int:
         if parser is None:
             raise
         parser.error(str(err))  # usage message, exit 2, no traceback
+    if args.out and save_result is None:
+        raise ValueError("--out needs a save_result function (run through `python -m angpt bench`)")
     if getattr(args, "inference", False):
-        return inference_main(args)
+        return inference_main(args, save_result)
     result = step_times(models=[m for m in args.models.split(",") if m], size=args.size or budget(),
                         steps=args.steps, warmup=args.warmup, device=args.device, compile=args.compile,
                         batch_size=args.batch_size)
     print(format_table(result))
     if args.out:
-        save({"experiment": "bench", "provenance": provenance(result["device"], seeds=[0]), **result}, args.out)
+        save_result({"experiment": "bench-compile" if args.compile else "bench", **result}, args.out)
         print(f"wrote {args.out}")
     return 0
 
@@ -482,10 +486,9 @@ def main(args: argparse.Namespace) -> int:
 __all__ = ["step_times", "format_table", "PAPER_STEP_TIME", "BENCH_SIZES", "add_arguments", "main"]
 
 
-def inference_main(args: argparse.Namespace) -> int:
+def inference_main(args: argparse.Namespace, save_result=None) -> int:
     """`python -m angpt bench --inference`: the inference ratio table (and --out JSON)."""
     from .config import budget
-    from .experiments import provenance, save
 
     if args.compile:
         raise ValueError("--compile is not supported with --inference (the KV-cache path runs eagerly)")
@@ -494,7 +497,7 @@ def inference_main(args: argparse.Namespace) -> int:
                        device=args.device, batch_size=args.batch_size)
     print(format_inference_table(result))
     if args.out:
-        save({"experiment": "bench-inference", "provenance": provenance(result["device"]), **result}, args.out)
+        save_result({"experiment": "bench-inference", **result}, args.out)
         print(f"wrote {args.out}")
     return 0
 

@@ -11,7 +11,8 @@ from angpt.__main__ import main
 
 def test_variants_change_exactly_one_thing():
     base, _, _ = E.ablation_configs("full", "angpt")
-    assert (base.d_model, base.n_layers, base.seq_len) == (512, 8, 256)  # the race's model
+    race = E.RACE_SIZES["full"]["model"]
+    assert (base.d_model, base.n_layers, base.seq_len) == (race["d_model"], race["n_layers"], race["seq_len"])  # the race's model
     expect = {"angpt:no-nu-alpha": {"lerp_factor": False}, "angpt:no-qk-norm": {"qk_norm": False},
               **{E.factor_label(s): {"factor_scale": s} for s in E.FACTOR_SCALES}}
     for label, change in expect.items():

@@ -8,7 +8,7 @@ per arch, seeds paired (``--seeds 2``: ~8 min on one H100).
 from __future__ import annotations
 
 from ..config import TrainConfig, preset
-from .common import speedup, spread, summarize_run
+from .common import Runner, Task, speedup, spread, summarize_run
 from .race import RACE_LR, RACE_SIZES
 
 # The paper's ladder (methods.md §4.9): each rung adds one ingredient on the way to anGPT.
@@ -37,10 +37,11 @@ ABLATION_VARIANTS: dict[str, tuple[str, dict]] = {
     **{factor_label(s): ("angpt", {"factor_scale": s}) for s in FACTOR_SCALES},
 }
 # Quick: the race's tiny model, under a second per run on one CPU core. Full: the race's
-# model (so the race-lr sweep, run at this size over 500 steps, backs the learning rates) for
-# 300 steps of 64 x 256 tokens, eager (with torch.compile every factor scale would be a new
-# graph to compile); on one H100 (eager, bf16) one seed of all 13 variants takes about 4 minutes
-# (steps of 34-36 ms for GPT/GPT+, 55 ms anGPT, 72 ms nGPT), so --seeds 2 fits ~8 minutes.
+# model (so the race-lr sweep at this size backs the learning rates; `run all` passes its best
+# rates) for 300 steps of 64 x 256 tokens (4.9 M tokens, 2 per parameter: the ladder's
+# ordering shows early; 13 variants x 2 seeds must fit beside the race), eager (with
+# torch.compile every factor scale would be a new graph to compile). Modelled on one
+# H100/H200 with --jobs 4: ~40 s for 2 seeds (`run all --dry-run`).
 ABLATION_SIZES = {
     "quick": {
         "model": dict(RACE_SIZES["quick"]["model"]),
@@ -59,9 +60,20 @@ TRACKED = ("angpt", "angpt:no-nu-alpha")  # runs whose per-layer norms are recor
 TRACK_EVERY = {"quick": 4, "full": 3}  # full: often enough to catch a run that blows up within a few steps
 
 
-def ablation_configs(budget: str, label: str, seed: int = 0, **train_overrides):
+def _rates(budget: str, lr: dict | None) -> dict:
+    """Per arch: ABLATION_LR, or the race's rates `lr` ({'gpt+', 'ngpt', 'angpt'}: the best of
+    the race-lr sweep when `run all` gives them; GPT takes GPT+'s)."""
+    rates = dict(ABLATION_LR[budget])
+    if lr:
+        rates.update({"gpt": lr.get("gpt+", rates["gpt"]), "ngpt": lr.get("ngpt", rates["ngpt"]),
+                      "angpt": lr.get("angpt", rates["angpt"])})
+    return rates
+
+
+def ablation_configs(budget: str, label: str, seed: int = 0, lr: dict | None = None, **train_overrides):
     """(ModelConfig, TrainConfig, corpus) of one ablation run: the arch's own recipe
-    (TrainConfig.for_arch) at the budget's size, learning rate per arch."""
+    (TrainConfig.for_arch) at the budget's size, learning rate per arch (`lr`: the race's,
+    see `_rates`)."""
     if budget not in ABLATION_SIZES:
         raise ValueError(f"unknown budget {budget!r}; valid choices: {', '.join(map(repr, ABLATION_SIZES))}")
     if label not in ABLATION_VARIANTS:
@@ -69,7 +81,7 @@ def ablation_configs(budget: str, label: str, seed: int = 0, **train_overrides):
     size = ABLATION_SIZES[budget]
     name, overrides = ABLATION_VARIANTS[label]
     cfg = preset(name, **size["model"], **overrides)
-    tkw = {**size["train"], "lr": ABLATION_LR[budget][cfg.arch], "seed": seed, **train_overrides}
+    tkw = {**size["train"], "lr": _rates(budget, lr)[cfg.arch], "seed": seed, **train_overrides}
     if label in TRACKED:
         tkw.setdefault("track_every", TRACK_EVERY[budget])
     return cfg, TrainConfig.for_arch(cfg.arch, **tkw), size["corpus"]
@@ -87,26 +99,38 @@ def stream_norms(rec) -> dict | None:
             "mean": [p["mean"].tolist() for p in profiles], "max": [p["max"].tolist() for p in profiles]}
 
 
-def ablations(budget: str, seeds: int, progress: bool = True) -> dict:
-    """The ladder GPT -> GPT+ -> nGPT -> nGPT with <= 1 -> anGPT; anGPT without nu(alpha),
-    with every factor scaled by 0.5 ... 1.5, and without QK-norm; same data and seeds."""
+def ablation_run(label: str, cfg, tcfg, corpus: str, progress: bool = False) -> dict:
+    """Train one rung (a divergence is kept, marked) with its stream norms and overrides."""
     from ..train import DivergenceError, train
 
-    runs = []
-    for seed in range(seeds):  # seeds outermost: a cut-short session keeps complete seeds
+    try:
+        rec = train(cfg, tcfg, corpus=corpus, progress=progress)
+        run = summarize_run(rec, label)
+    except DivergenceError as err:  # a result too: keep what it measured, mark it
+        rec = err.record
+        run = summarize_run(rec, label)
+        run.update(diverged_at=err.step, final_val_loss=None)
+    run["stream_norms"] = stream_norms(rec)
+    run["model_overrides"] = ABLATION_VARIANTS[label][1]
+    return run
+
+
+def ablation_tasks(budget: str, seeds: int, lr: dict | None = None) -> list[Task]:
+    """Every variant, seeds outermost (a cut-short session keeps complete seeds)."""
+    tasks = []
+    for seed in range(seeds):
         for label in ABLATION_VARIANTS:
-            cfg, tcfg, corpus = ablation_configs(budget, label, seed)
-            try:
-                rec = train(cfg, tcfg, corpus=corpus, progress=progress)
-                run = summarize_run(rec, label)
-            except DivergenceError as err:  # a result too: keep what it measured, mark it
-                rec = err.record
-                run = summarize_run(rec, label)
-                run.update(diverged_at=err.step, final_val_loss=None)
-            run["stream_norms"] = stream_norms(rec)
-            run["model_overrides"] = ABLATION_VARIANTS[label][1]
-            runs.append(run)
-    out = {"config": {"sizes": ABLATION_SIZES[budget], "lr": ABLATION_LR[budget],
+            cfg, tcfg, corpus = ablation_configs(budget, label, seed, lr)
+            tasks.append(Task(label, ablation_run, dict(label=label, cfg=cfg, tcfg=tcfg, corpus=corpus)))
+    return tasks
+
+
+def ablations(budget: str, seeds: int, progress: bool = True, runner: Runner | None = None,
+              lr: dict | None = None) -> dict:
+    """The ladder GPT -> GPT+ -> nGPT -> nGPT with <= 1 -> anGPT; anGPT without nu(alpha),
+    with every factor scaled by 0.5 ... 1.5, and without QK-norm; same data and seeds."""
+    runs = (runner or Runner(progress=progress)).map(ablation_tasks(budget, seeds, lr))
+    out = {"config": {"sizes": ABLATION_SIZES[budget], "lr": _rates(budget, lr),
                       "variants": {k: {"preset": p, **o} for k, (p, o) in ABLATION_VARIANTS.items()},
                       "ladder": list(ABLATION_LADDER), "factor_scales": list(FACTOR_SCALES)},
            "paper": {"ladder_improvement_pct": PAPER_LADDER, "speedup": ABLATION_PAPER_SPEEDUP},
@@ -142,10 +166,11 @@ def ablation_summary(result: dict, baseline: str = "gpt") -> dict:
             "final_val_loss": spread([r["final_val_loss"] for r in good.values()]),
             "improvement_pct": spread(imp),
             "speedup": spread(sp_base), "speedup_vs_gpt+": spread(sp_plus),
+            "max_early_loss": spread([r.get("max_early_loss") for r in mine.values()]),
             "diverged": len(mine) - len(good), "seeds": sorted(mine),
         }
     return out
 
 
 __all__ = ["ABLATION_LADDER", "ABLATION_VARIANTS", "ABLATION_SIZES", "ABLATION_LR", "ABLATION_PAPER_SPEEDUP",
-            "PAPER_LADDER", "FACTOR_SCALES", "TRACKED", "TRACK_EVERY", "factor_label", "ablation_configs", "ablation_summary", "stream_norms"]
+            "PAPER_LADDER", "FACTOR_SCALES", "TRACKED", "TRACK_EVERY", "factor_label", "ablation_configs", "ablation_tasks", "ablation_run", "ablation_summary", "stream_norms"]

@@ -11,12 +11,16 @@ import math
 from typing import Sequence
 
 from ..config import TrainConfig, preset
+from .common import Runner, Task, max_early_loss
 
 # Three parts, one per chapter (a part may override the number of steps):
 #   lab    every main arch x learning rate at one depth   (chapter 6, the static lab)
 #   depth  GPT and GPT+ (QK-norm off/on) x depth           (chapter 3)
 #   width  anGPT x width d                                 (chapter 5)
-# Quick: seconds on one CPU core per part. Full: a few minutes per part on one GPU.
+# Quick: seconds on one CPU core per part. Full: what chapters 3, 5 and 6 plot are norms,
+# which settle (or blow up) within the first few hundred steps, not losses: 300 steps of
+# 32 x 256 tokens, norms every 30 steps (11 snapshots). Small launch-bound runs: `run all
+# --jobs 4` trains four at once; modelled ~75 s for the 24 runs on one H100/H200.
 NORM_LAB = {
     "quick": {
         "model": dict(d_model=32, n_heads=2, seq_len=32),
@@ -28,8 +32,8 @@ NORM_LAB = {
     },
     "full": {
         "model": dict(d_model=256, n_heads=4, seq_len=256),
-        "train": dict(steps=1000, batch_size=32, eval_every=0, eval_tokens=16384),
-        "track_every": 50, "corpus": "shakespeare",
+        "train": dict(steps=300, batch_size=32, eval_every=0, eval_tokens=16384),
+        "track_every": 30, "corpus": "shakespeare",
         "lab": dict(archs=("gpt", "gpt+", "ngpt", "angpt"), lrs=(5e-4, 2e-3, 8e-3), depth=8),
         "depth": dict(archs=("gpt", "gpt+"), depths=(4, 8, 16, 32)),
         "width": dict(archs=("angpt",), widths=(64, 128, 256, 512), depth=8, heads_of=64),
@@ -69,15 +73,8 @@ def norm_lab_jobs(part: str, budget: str = "quick") -> list[dict]:
     return [{"part": part, **j} for j in jobs]
 
 
-def norm_lab_run(job: dict, budget: str = "quick", seed: int = 0, progress: bool = False) -> dict:
-    """Train one job of the grid, recording norms; return a small JSON-able summary.
-
-    The summary holds the job, the recorder history (norms at every hook, weight-row norm
-    statistics, learned scales; floats rounded to 4 digits), the final losses, and
-    `diverged_at` (the step, or None).
-    """
-    from ..train import DivergenceError, train
-
+def norm_lab_configs(job: dict, budget: str = "quick", seed: int = 0):
+    """(ModelConfig, TrainConfig, corpus) of one job of the grid."""
     size = NORM_LAB[budget]
     heads = size["model"]["n_heads"]
     if job["part"] == "width":  # keep the head width fixed while d changes
@@ -86,11 +83,29 @@ def norm_lab_run(job: dict, budget: str = "quick", seed: int = 0, progress: bool
                                  "n_layers": job["depth"]})
     train_kw = {**size["train"], **({"steps": size[job["part"]]["steps"]} if "steps" in size[job["part"]] else {})}
     tcfg = TrainConfig.for_preset(job["arch"], **train_kw, lr=job["lr"], seed=seed, track_every=size["track_every"])
-    out = {**job, "seed": seed, "diverged_at": None}
+    return cfg, tcfg, size["corpus"]
+
+
+def norm_lab_run(job: dict, budget: str = "quick", seed: int = 0, progress: bool = False) -> dict:
+    """Train one job of the grid, recording norms; return a small JSON-able summary.
+
+    The summary holds the job, the recorder history (norms at every hook, weight-row norm
+    statistics, learned scales; floats rounded to 4 digits), the final losses, and
+    `diverged_at` (the step, or None).
+    """
+    return norm_lab_train(job, *norm_lab_configs(job, budget, seed), progress=progress)
+
+
+def norm_lab_train(job: dict, cfg, tcfg, corpus: str, progress: bool = False) -> dict:
+    """`norm_lab_run` with its configs given (what a worker process runs)."""
+    from ..train import DivergenceError, train
+
+    out = {**job, "seed": tcfg.seed, "diverged_at": None}
     try:
-        rec = train(cfg, tcfg, corpus=size["corpus"], progress=progress)
+        rec = train(cfg, tcfg, corpus=corpus, progress=progress)
         history, out["final_val_loss"] = rec.norms, rec.final_val_loss
         out["final_train_loss"] = rec.history["train_loss"][-1]
+        out["max_early_loss"] = max_early_loss(rec)
         out["device"] = rec.device
     except DivergenceError as err:  # a result too: keep what was recorded before it
         record = getattr(err, "record", None)
@@ -113,16 +128,27 @@ def norm_lab_run(job: dict, budget: str = "quick", seed: int = 0, progress: bool
     return _round(out)
 
 
+def norm_lab_tasks(budget: str = "quick", seeds: int = 1, parts: Sequence[str] = NORM_LAB_PARTS) -> list[Task]:
+    tasks = []
+    for part in ([parts] if isinstance(parts, str) else list(parts)):
+        for seed in range(seeds):
+            for j in norm_lab_jobs(part, budget):
+                cfg, tcfg, corpus = norm_lab_configs(j, budget, seed)
+                label = f"{part} {j['arch']} lr {j['lr']:g} L{j['depth']} d{j['width']} seed {seed}"
+                tasks.append(Task(label, norm_lab_train, dict(job=j, cfg=cfg, tcfg=tcfg, corpus=corpus)))
+    return tasks
+
+
 def norm_lab(budget: str = "quick", seeds: int = 1, progress: bool = True,
-             parts: Sequence[str] = NORM_LAB_PARTS) -> dict:
+             parts: Sequence[str] = NORM_LAB_PARTS, runner: Runner | None = None) -> dict:
     """Per-layer norms recorded while models train: GPT/GPT+/nGPT/anGPT x learning rate,
     GPT/GPT+ x depth, anGPT x width (NORM_LAB). One seed is enough for the chapters
     (--seeds 1); more repeat every run."""
-    parts = [parts] if isinstance(parts, str) else list(parts)
+    tasks = norm_lab_tasks(budget, seeds, parts)
+    results = (runner or Runner(progress=progress)).map(tasks)
     runs = {}
-    for part in parts:
-        jobs = norm_lab_jobs(part, budget)
-        runs[part] = [norm_lab_run(j, budget, seed, progress) for seed in range(seeds) for j in jobs]
+    for task, result in zip(tasks, results):
+        runs.setdefault(task.kwargs["job"]["part"], []).append(result)
     return {"config": NORM_LAB[budget], "runs": runs}
 
 
@@ -135,4 +161,5 @@ def find_run(runs: Sequence[dict], **match) -> dict:
     return found[0]
 
 
-__all__ = ["NORM_LAB", "NORM_LAB_PARTS", "norm_lab_jobs", "norm_lab_run", "norm_lab", "find_run"]
+__all__ = ["NORM_LAB", "NORM_LAB_PARTS", "norm_lab_jobs", "norm_lab_configs", "norm_lab_run", "norm_lab_train",
+           "norm_lab_tasks", "norm_lab", "find_run"]

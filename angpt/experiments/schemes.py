@@ -28,15 +28,18 @@ import torch
 
 from ..config import PRESETS, TrainConfig, preset
 from ..norms import sublayer_profile
-from .common import spread, summarize_run, tokens_to_loss
+from .common import Runner, Task, spread, summarize_run, tokens_to_loss
 
 SCHEMES = ("gpt", "post-ln", "peri-ln", "mix-ln", "ln-scaling", "dyt", "tapernorm", "gpt+", "ngpt", "angpt")
 BASELINE = "gpt"  # Pre-LN RMSNorm without QK-norm: the block every other GPT-family scheme modifies
 
 # Quick: about a second per run on one CPU core, to run the code path in the chapter. Full:
-# about 6 minutes on one H100 for 3 seeds (36 runs, eager). Measured there: a training step
-# of this size takes ~25 ms for the GPT family (TaperNorm ~27), ~47 for nGPT, whatever the
-# batch: eager PyTorch is launch-bound at this width, so the batch is large and the run short.
+# d256, 8 layers (16 sublayers: enough points for the stream's growth exponent). Measured on
+# one H100: a training step of this size takes ~25 ms for the GPT family (TaperNorm ~27), ~47
+# for nGPT at 64 x 256 tokens, whatever the batch: eager PyTorch is launch-bound at this
+# width, so the batch is large (128 x 256) and the run short: 120 steps, 3.9 M tokens, enough
+# for the ordering of the schemes' early losses and their norm profiles, which is what the
+# chapter shows; `run all` uses 2 seeds (modelled ~75 s on one H100/H200 with --jobs 4).
 SIZES = {
     "quick": {
         "model": dict(d_model=32, n_layers=4, n_heads=2, seq_len=32),
@@ -45,8 +48,8 @@ SIZES = {
     },
     "full": {
         "model": dict(d_model=256, n_layers=8, n_heads=4, seq_len=256),
-        "train": dict(steps=300, batch_size=64, eval_every=30, eval_tokens=65536),
-        "corpus": "pdmix", "track_every": 30,
+        "train": dict(steps=120, batch_size=128, eval_every=12, eval_tokens=65536),
+        "corpus": "pdmix", "track_every": 12,
     },
 }
 # Learning rates: the race's (chapter 7: GPT+ and nGPT/anGPT from its sweep), one per arch, so
@@ -136,7 +139,7 @@ def _phase_times(rec) -> dict | None:
 # --------------------------------------------------------------------------------------
 
 
-def _train(label: str, cfg, tcfg, corpus: str, detail: bool, progress: bool, every: int) -> dict:
+def _train(label: str, cfg, tcfg, corpus: str, detail: bool, every: int, progress: bool = False) -> dict:
     """Train one run and summarize it; with `detail`, record profiles every track_every steps
     (plus TaperNorm's gate and branch statistics, and the radial force on the pre-logit
     stream), the final profile and foldability."""
@@ -182,29 +185,40 @@ def _train(label: str, cfg, tcfg, corpus: str, detail: bool, progress: bool, eve
     return out
 
 
-def schemes_experiment(budget: str, seeds: int, progress: bool = True) -> dict:
-    """Every preset (Post/Peri/Mix-LN, LN-Scaling, DyT, TaperNorm, GPT/GPT+, nGPT, anGPT) on the
-    same data, size and seeds; TaperNorm's gate schedules; logit chasing without the final norm.
-    Full size: about 6 min on one H100 for --seeds 3."""
+def schemes_tasks(budget: str, seeds: int) -> list[Task]:
+    """Every preset per seed (seeds outermost: a cut-short session still has complete seeds),
+    then TaperNorm's other gate schedules and the logit-chasing runs (seed 0)."""
     _check_budget(budget)
     every = SIZES[budget]["track_every"]
-    runs = []
-    for seed in range(seeds):  # seeds outermost: a cut-short session still has complete seeds
-        for name in SCHEMES:
-            runs.append(_train(name, *scheme_configs(budget, name, seed), detail=seed == 0, progress=progress,
-                               every=every))
-    schedules = []
+
+    def task(group, label, cfg, tcfg, corpus, detail):
+        return Task(f"{group} {label}", _train, dict(label=label, cfg=cfg, tcfg=tcfg, corpus=corpus,
+                                                      detail=detail, every=every))
+
+    tasks = [task("runs", name, *scheme_configs(budget, name, seed), detail=seed == 0)
+             for seed in range(seeds) for name in SCHEMES]
     for label, change in SCHEDULES.items():
         if label == "default" or (budget == "quick" and label not in QUICK_SCHEDULES):
             continue  # the tapernorm run of seed 0
-        schedules.append(_train(label, *scheme_configs(budget, "tapernorm", 0, **change), detail=True,
-                                progress=progress, every=every))
-    logit = []
+        tasks.append(task("schedules", label, *scheme_configs(budget, "tapernorm", 0, **change), detail=True))
     for label, (mo, to) in LOGIT.items():
         if label == "internal":
             continue  # the tapernorm run of seed 0
-        logit.append(_train(label, *scheme_configs(budget, "tapernorm", 0, model_overrides=mo, **to),
-                            detail=True, progress=progress, every=every))
+        tasks.append(task("logit", label, *scheme_configs(budget, "tapernorm", 0, model_overrides=mo, **to),
+                          detail=True))
+    return tasks
+
+
+def schemes_experiment(budget: str, seeds: int, progress: bool = True, runner: Runner | None = None) -> dict:
+    """Every preset (Post/Peri/Mix-LN, LN-Scaling, DyT, TaperNorm, GPT/GPT+, nGPT, anGPT) on the
+    same data, size and seeds; TaperNorm's gate schedules; logit chasing without the final norm.
+    Full size: modelled ~70 s on one H100/H200 for --seeds 2 with --jobs 4 (run all --dry-run)."""
+    tasks = schemes_tasks(budget, seeds)
+    results = (runner or Runner(progress=progress)).map(tasks)
+    groups = {"runs": [], "schedules": [], "logit": []}
+    for t, r in zip(tasks, results):
+        groups[t.label.split(" ")[0]].append(r)
+    runs, schedules, logit = groups["runs"], groups["schedules"], groups["logit"]
     size = SIZES[budget]
     result = {
         "config": {"sizes": {k: size[k] for k in ("model", "train", "corpus")}, "lr": LR[budget],
@@ -357,5 +371,6 @@ def find(runs: list[dict], label: str, seed: int = 0) -> dict:
 
 
 __all__ = ["SCHEMES", "BASELINE", "SIZES", "LR", "SCHEDULES", "QUICK_SCHEDULES", "AUX_WEIGHT", "LOGIT", "NOT_FOLDABLE",
-           "scheme_configs", "sublayer_profile", "foldability", "format_tokens", "schemes_experiment", "spread", "common_target",
+           "scheme_configs", "schemes_tasks", "sublayer_profile", "foldability", "format_tokens", "schemes_experiment",
+           "spread", "common_target",
            "schemes_summary", "table_rows", "growth_exponent", "taper_track", "logit_track", "relative_loss", "find"]
