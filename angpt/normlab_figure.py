@@ -122,7 +122,8 @@ def drift_scrubber(runs: Sequence[dict], *, archs: Sequence[str], active=None, s
         yaxis=dict(title="‖x‖ after the block", type="log",
                    range=[np.log10(lo) - 0.1, np.log10(hi) + 0.1]),
         xaxis=dict(title="block (emb = the embedding)", **{k.split(".")[1]: v for k, v in axis(points[active][1]).items()}),
-        legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
+        legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom",
+                    entrywidth=64, font=dict(size=11)),  # one row at 390 px, under the menu
         updatemenus=[dict(buttons=buttons, active=active, direction="down", x=0, xanchor="left",
                           y=1.2, yanchor="bottom", showactive=True)],
         sliders=[dict(active=step, steps=slider_steps, currentvalue=dict(prefix="training step "),
