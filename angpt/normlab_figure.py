@@ -56,7 +56,7 @@ def _at(steps: list[int], z: np.ndarray, step: int) -> list:
 
 
 def drift_scrubber(runs: Sequence[dict], *, archs: Sequence[str], active=None, step: int = -1,
-                   height: int = 480) -> go.Figure:
+                   height: int = 510) -> go.Figure:
     """Per-block residual norms of every arch at one (lr, depth), with a dropdown over the grid
     points and a slider over training steps (see the module docstring).
 
@@ -118,14 +118,14 @@ def drift_scrubber(runs: Sequence[dict], *, archs: Sequence[str], active=None, s
     lo, hi = float(min(values.min(), 1.0)), float(max(values.max(), 1.0))
     fig.add_hline(y=1, line=dict(color=NEUTRAL, dash="dot", width=1))
     fig.update_layout(
-        height=height, margin=dict(l=60, r=20, t=90, b=40),
+        height=height, margin=dict(l=60, r=20, t=125, b=40),
         yaxis=dict(title="‖x‖ after the block", type="log",
                    range=[np.log10(lo) - 0.1, np.log10(hi) + 0.1]),
         xaxis=dict(title="block (emb = the embedding)", **{k.split(".")[1]: v for k, v in axis(points[active][1]).items()}),
         legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom",
-                    entrywidth=64, font=dict(size=11)),  # one row at 390 px, under the menu
+                    itemwidth=30, font=dict(size=11)),  # two rows on a phone: the menu sits above both
         updatemenus=[dict(buttons=buttons, active=active, direction="down", x=0, xanchor="left",
-                          y=1.2, yanchor="bottom", showactive=True)],
+                          y=1.3, yanchor="bottom", showactive=True)],
         sliders=[dict(active=step, steps=slider_steps, currentvalue=dict(prefix="training step "),
                       pad=dict(t=60), x=0, len=1)],
     )
