@@ -107,6 +107,12 @@ class LiveNormPlot:
             raise ValueError(f"n_layers must be a positive integer, got {n_layers!r}")
         self.n_layers = n_layers
         self.entries: list[dict] = []
+        # The figure's data, grown one column per record: steps, norms (depth x capacity) and
+        # their log10 (the heatmap's colour). Capacity doubles when full, so a record costs
+        # O(1) amortized here; only the hand-off to plotly copies the arrays (a memcpy).
+        self._steps = np.zeros(64)
+        self._z = np.zeros((n_layers + 1, 64))
+        self._logz = np.zeros((n_layers + 1, 64))
         fig = self._make_figure(n_layers)
         if self.use_widget and getattr(self, "figure", None) is not None and isinstance(self.figure, go.FigureWidget):
             # keep the same widget on screen: swap its data and layout in place
@@ -119,21 +125,35 @@ class LiveNormPlot:
             self._redraw(force=True)
 
     def update(self, entry: dict) -> None:
-        """Add one recorder entry (a dict with 'step' and 'norms') and refresh the figure."""
+        """Add one recorder entry (a dict with 'step' and 'norms') and refresh the figure.
+
+        Only the new entry is read (the earlier ones are kept as arrays), so a record costs
+        the same at step 10 as at step 10 000, apart from plotly copying the arrays.
+        """
         if not entry or "norms" not in entry:
             raise ValueError(f"update needs a NormRecorder entry with 'step' and 'norms', got {entry!r}")
-        self.entries.append(entry)
-        steps, z = residual_grid(self.entries)
+        col = tr.residual_profile(entry["norms"])["mean"]              # (L+1,) this record only
         n = self.n_layers + 1
-        if z.shape[0] != n:
-            raise ValueError(f"entry has {z.shape[0] - 1} blocks, the plot was reset for {self.n_layers}")
-        heat = norm_heatmap(steps, z, n_layers=self.n_layers)
+        if len(col) != n:
+            raise ValueError(f"entry has {len(col) - 1} blocks, the plot was reset for {self.n_layers}")
+        j = len(self.entries)
+        if j == self._z.shape[1]:                                      # full: double the capacity
+            self._steps = np.concatenate([self._steps, np.zeros_like(self._steps)])
+            self._z = np.concatenate([self._z, np.zeros_like(self._z)], axis=1)
+            self._logz = np.concatenate([self._logz, np.zeros_like(self._logz)], axis=1)
+        self.entries.append(entry)
+        self._steps[j] = entry["step"]
+        self._z[:, j] = col
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._logz[:, j] = np.where(col > 0, np.log10(np.where(col > 0, col, 1.0)), np.nan)
+        steps, z, logz = self._steps[: j + 1], self._z[:, : j + 1], self._logz[:, : j + 1]
+        # one restyle for all traces, with numpy arrays: plotly validates a list element by
+        # element (O(records) per trace), an array in one step
         fig = self.figure
         batch = fig.batch_update() if isinstance(fig, go.FigureWidget) else _nullcontext()
-        with batch:
-            fig.data[0].x, fig.data[0].z, fig.data[0].customdata = heat.x, heat.z, heat.customdata
-            for l in range(n):
-                fig.data[1 + l].x, fig.data[1 + l].y = steps, z[l].tolist()
+        with batch:  # a FigureWidget sends one message to the browser
+            fig.plotly_restyle({"x": [steps], "z": [logz], "customdata": [z]}, [0])
+            fig.plotly_restyle({"x": [steps] * n, "y": list(z)}, list(range(1, n + 1)))
         self._redraw()
 
     def _redraw(self, force: bool = False) -> None:
@@ -335,14 +355,18 @@ class NormLab:
 
 
 def lab_grid_figure(runs: Sequence[dict], *, archs: Sequence[str], values: Sequence, knob: str,
-                    fmt=str, title: str = "") -> go.Figure:
-    """One heatmap per arch (a row of subplots), with a slider over `values` of `knob`.
+                    fmt=str, title: str = "", active: int = 0) -> go.Figure:
+    """One heatmap per arch (a row of subplots), with a slider over `values` of `knob`
+    (opening at `values[active]`).
 
     runs: dicts with 'arch' (a preset name), knob (e.g. 'lr') and 'norms' (recorder
     entries). Every state of the slider shows len(archs) heatmaps; the slider toggles
     trace visibility, so it works on the static site.
     """
     archs, values = list(archs), list(values)
+    if not -len(values) <= active < len(values):
+        raise ValueError(f"active={active} is outside 0..{len(values) - 1}")
+    active %= len(values)
     table = {(r["arch"], r[knob]): r for r in runs}
     missing = [(a, v) for a in archs for v in values if (a, v) not in table]
     if missing:
@@ -357,14 +381,14 @@ def lab_grid_figure(runs: Sequence[dict], *, archs: Sequence[str], values: Seque
         for j, a in enumerate(archs):
             steps, z = residual_grid(table[(a, v)]["norms"])
             fig.add_trace(norm_heatmap(steps, z, n_layers=n_layers[a], name=viz.label(a),
-                                       showscale=j == n - 1, visible=i == 0), row=1, col=j + 1)
+                                       showscale=j == n - 1, visible=i == active), row=1, col=j + 1)
     steps_ = []
     for i, v in enumerate(values):
         visible = [k // n == i for k in range(n * len(values))]
         steps_.append(dict(method="update", args=[{"visible": visible}], label=fmt(v)))
-    fig.update_layout(sliders=[dict(active=0, steps=steps_, currentvalue=dict(prefix=f"{knob} = "),
+    fig.update_layout(sliders=[dict(active=active, steps=steps_, currentvalue=dict(prefix=f"{knob} = "),
                                     pad=dict(t=50))],
-                      title_text=title, height=430, margin=dict(t=80))
+                      title_text=title or None, height=430, margin=dict(t=80 if title else 40))
     fig.update_xaxes(title_text="step")
     return fig
 
