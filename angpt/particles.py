@@ -348,7 +348,7 @@ def simulate(scheme: str, n: int = 32, d: int = 16, beta: float = 1.0, **kw) -> 
 
 
 # --------------------------------------------------------------------------------------
-# Theory (schemes.md §7.4) and its numerical check
+# Theory (the paper's Theorem 4.1, symmetric start) and its numerical check
 # --------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ end of the gate warm-up, the scale anchor, and the chapter's diagnostics. The la
 (`fold_taper`) in `angpt.fold`; both are re-exported here, so `angpt.taper.TaperNorm` and
 `angpt.taper.fold_taper` keep working.
 
-One TaperNorm, RMS variant (schemes.md §6.2), for a token h in R^d:
+One TaperNorm, RMS variant (the paper's Sec. 3), for a token h in R^d:
 
     TaperNorm(h; g) = g * gamma ⊙ h / r(h)  +  (1 - g) * c * gamma~ ⊙ h,     r(h) = sqrt(||h||^2/d + eps)
 
@@ -26,23 +26,24 @@ scalar and gamma~ a per-feature gain of the linear branch. The training loop dri
 Internal-Taper (the paper's default, `ModelConfig.taper_final=False`) tapers the norms inside
 the blocks and keeps the final norm; All-Taper (`taper_final=True`) also tapers the final
 norm, which then stops being 0-homogeneous and lets the loss grow the logits by growing the
-stream ("logit chasing", schemes.md §6.5). The optional fixed-target scale loss anchors it:
+stream ("logit chasing", the paper's term; chapter 10, section 4). The optional fixed-target scale loss anchors it:
 
     L = CE + lambda * mean_{b,t} (s(h_bt) - s_tgt)^2,     s(h) = RMS of the pre-logit stream h
 
 with s_tgt a (bias-corrected) EMA of mean s(h) during the gate warm-up, frozen when the taper
 starts (TrainConfig.aux_weight = lambda; 0, the default, switches it off).
 
-Choices where the paper's constants are not public (schemes.md §6, "Open"), each a knob:
+Choices where we could not find the paper's constants (it states that it sets them), each a knob:
   - EMA decay 0.99 (a third-party reimplementation's value): TrainConfig.taper_ema;
   - gate warm-up the first 25 % of the steps: TrainConfig.gate_warmup (a fraction of the
     steps; None = the LR warm-up, the paper's rule as quoted, at least one update). In our
     short runs the LR warm-up is a handful of steps, the stream has not yet left its initial
-    scale, c comes out near 1/init_std, and the taper diverges (chapter 10 shows it);
+    scale, c comes out near 1/RMS of the initial stream, and in a 60-step quick run the
+    taper diverges near its end (chapter 10, exercise 2; tests/test_schemes.py checks it);
   - taper length 40 % of the steps, so the model trains its last 35 % without statistics:
     TrainConfig.gate_taper (a fraction of the steps; 0 = switch off at once);
   - lambda = 0 by default; 0.01 is the third-party sketch's value;
-  - the RMS variant only (the LayerNorm variant's exact form is not public).
+  - the RMS variant only (we could not find the exact form of the LayerNorm variant).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from .layers import PHASES, TaperNorm, rms_norm
 
 def gate_at(k: int, k_w: int, k_t: int) -> float:
     """The gate for update number k (1-based): 1 for k <= k_w, a half cosine down to 0 at
-    k = k_t, 0 after (schemes.md §6.3). k_t == k_w switches off at once after k_w."""
+    k = k_t, 0 after (the paper's cosine taper). k_t == k_w switches off at once after k_w."""
     if not (isinstance(k_w, int) and isinstance(k_t, int) and 0 <= k_w <= k_t):
         raise ValueError(f"need integers 0 <= k_w <= k_t, got k_w={k_w!r}, k_t={k_t!r}")
     if k <= k_w:
@@ -172,7 +173,7 @@ def radial_gradient(model: nn.Module, idx: torch.Tensor, targets: torch.Tensor) 
     For each token, cos = <-grad_h loss, h> / (||grad_h loss|| ||h||) of its own cross-entropy:
     > 0 means the loss falls when h is scaled up. A 0-homogeneous final norm makes it ~0
     (Euler: J_N(h) h = 0); without one it is > 0 for correctly classified tokens
-    (schemes.md §6.5). Returns, averaged over the batch's tokens (eval mode): 'cos_mean',
+    (chapter 10, section 4). Returns, averaged over the batch's tokens (eval mode): 'cos_mean',
     'radial_mean' = mean of -<grad_h loss_t, h_t> (for a linear final map exactly
     z_y - p.z, the margin of the target over the softmax average), 'rms_mean' = RMS of h.
     """

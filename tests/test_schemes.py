@@ -92,6 +92,12 @@ def test_experiment_and_summary(monkeypatch):
     assert [e["step"] for e in taper["track"]] == [1, 2, 4, 6, 8] and taper["track"][-1]["gate"] == 0.0
     assert set(taper["phase_step_time"]) == {"norm", "taper", "linear"}
     assert abs(s["schemes"]["gpt"]["radial_cos"]) < 1e-3  # RMSNorm: no radial force
+    # the scale anchor's target is recorded once frozen (at the end of the gate warm-up), only with an anchor
+    anchored = S.logit_track(S.find(res["logit"], "all-taper+aux"))
+    frozen = [t for t in anchored["target"] if t is not None]
+    assert anchored["target"][0] is None and frozen and frozen[0] > 0
+    assert anchored["target"][-len(frozen):] == [frozen[0]] * len(frozen)  # frozen: the same number from then on
+    assert all(t is None for t in S.logit_track(S.find(res["logit"], "all-taper"))["target"])
     with pytest.raises(ValueError, match="no run labelled"):
         S.find(res["runs"], "post-ln")
 
@@ -141,3 +147,21 @@ def test_token_column_shows_quick_run_differences():
     res = {"summary": {"schemes": {"gpt": row([0.0046]), "dyt": row([0.0061, 0.0072]), "ngpt": row([None])}}}
     cells = {r[0]: r[2] for r in S.table_rows(res)}
     assert cells == {"gpt": "4.6k", "dyt": "6.65k [6.1k, 7.2k]", "ngpt": "n/a"}
+
+
+@pytest.mark.slow
+def test_paper_gate_rule_diverges_where_the_default_trains():
+    """Chapter 10, section 3 (and exercise 2): in a 60-step quick run the paper's rule (gate
+    warm-up = the LR warm-up, 3 updates) calibrates c on the initial stream and diverges near the
+    end of its taper, at step 24 (g = 0.04), while the default schedule trains to the end."""
+    from angpt.taper import gate_at, gate_steps
+    from angpt.train import DivergenceError
+
+    torch.set_num_threads(1)
+    cfg, tcfg, corpus = S.scheme_configs("quick", "tapernorm", steps=60, gate_warmup=None, device="cpu")
+    assert gate_steps(tcfg) == (3, 27) and gate_at(24, 3, 27) < 0.05
+    with pytest.raises(DivergenceError) as err:
+        train(cfg, tcfg, corpus=corpus, progress=False)
+    assert 20 <= err.value.step <= 27, err.value.step
+    cfg, tcfg, corpus = S.scheme_configs("quick", "tapernorm", steps=60, eval_every=0, device="cpu")
+    assert math.isfinite(train(cfg, tcfg, corpus=corpus, progress=False).evals["val_loss"][-1])

@@ -166,6 +166,9 @@ def _train(label: str, cfg, tcfg, corpus: str, detail: bool, every: int, progres
             entry["taper"] = T.taper_profile(model, probe[0])
         if cfg.arch == "gpt" and not isinstance(model.final_norm, torch.nn.Identity):
             entry["radial"] = T.radial_gradient(model, *probe)
+        target = getattr(model.final_norm, "anchor_target", None)  # the scale anchor's s_tgt, once frozen
+        if tcfg.aux_weight > 0 and target is not None and not torch.isnan(target):
+            entry["anchor_target"] = float(target)
         track.append(entry)
 
     try:
@@ -346,11 +349,13 @@ def taper_track(run: dict) -> dict:
 
 def logit_track(run: dict) -> dict:
     """Per recorded step: RMS of the pre-logit stream and the radial force on it (cos and
-    mean -<grad, h>, angpt.taper.radial_gradient), and the gate where there is one."""
+    mean -<grad, h>, angpt.taper.radial_gradient), the gate where there is one, and the scale
+    anchor's frozen target s_tgt (None before it is frozen or without an anchor)."""
     rows = [e for e in run.get("track", []) if "radial" in e]
     return {"step": [e["step"] for e in rows], "gate": [e.get("gate") for e in rows],
             "rms": [e["radial"]["rms_mean"] for e in rows], "cos": [e["radial"]["cos_mean"] for e in rows],
-            "radial": [e["radial"]["radial_mean"] for e in rows]}
+            "radial": [e["radial"]["radial_mean"] for e in rows],
+            "target": [e.get("anchor_target") for e in rows]}
 
 
 def relative_loss(result: dict, label: str, reference: str) -> dict:
