@@ -14,7 +14,8 @@ only what it uses.
   both from CDNs). The `_config.yml` empties `nb_ipywidgets_js`, and the widget-state script is
   dropped here. Live widgets are for kernels; the static page has plotly sliders instead.
 - **Font Awesome**: the theme loads all 2,000+ icons as a 1.5 MB script on every page; the
-  copy in `_static` is cut down to the icons the site's pages and scripts name.
+  copy in `_static` is cut down to the icons the site's pages and scripts name, and the theme
+  CSS's brands webfont (118 kB, redundant with those SVG icons) is dropped.
 
 No CDN, works offline; `tests/site` checks it in a browser with outside requests blocked.
 """
@@ -42,10 +43,6 @@ figure.angpt-figure figcaption::before {
   counter-increment: angpt-figure; content: "Figure " counter(angpt-figure) ". "; font-weight: 600;
 }
 figure.angpt-figure .plotly-graph-div { min-height: 320px; }
-/* Brand icons (the repository button) are drawn as SVG by fontawesome.js: never fetch the
-   118 kB brands webfont that the theme's CSS would load for them first. */
-@font-face { font-family: "Font Awesome 6 Brands"; font-style: normal; font-weight: 400;
-  font-display: block; src: local("Font Awesome 6 Brands"); }
 """
 # Runs the figure scripts that angpt.viz marked, once plotly.js (deferred before it) is there.
 LOADER = """
@@ -152,6 +149,14 @@ def _copy(app, exception) -> None:
         fa.write_text(small)
         for extra in ("fontawesome.js.map",):  # the map describes the full file: drop it
             (fa.parent / extra).unlink(missing_ok=True)
+    theme_css = static / "styles" / "pydata-sphinx-theme.css"
+    if theme_css.is_file():
+        # Brand icons (the repository button) are drawn as SVG by fontawesome.js: without its
+        # @font-face the theme's CSS no longer fetches the 118 kB brands webfont first.
+        theme_css.write_text(_BRANDS_FONT.sub("", theme_css.read_text()))
+
+
+_BRANDS_FONT = re.compile(r"@font-face\{[^}]*fa-brands-400[^}]*\}")
 
 
 def setup(app):
