@@ -43,6 +43,8 @@ figure.angpt-figure figcaption::before {
   counter-increment: angpt-figure; content: "Figure " counter(angpt-figure) ". "; font-weight: 600;
 }
 figure.angpt-figure .plotly-graph-div { min-height: 320px; }
+/* long dotted names (angpt.factor_checks.some_function) wrap on a phone instead of widening the page */
+article h1, article h2, article h3, article h4, article .rubric { overflow-wrap: anywhere; }
 """
 # Runs the figure scripts that angpt.viz marked, once plotly.js (deferred before it) is there.
 LOADER = """
