@@ -22,7 +22,7 @@ from . import viz
 # Colours for things that are not presets (viz.COLORS is reserved for architectures).
 SAMPLE_COLOUR = "#5B7FA3"      # measured: histograms, Monte Carlo points
 THEORY_COLOUR = "#222222"      # closed forms and bounds
-SERIES_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+SERIES_COLOURS = viz.SERIES_COLORS  # dimensions, functions, factors, hook types: never an architecture's
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence]):

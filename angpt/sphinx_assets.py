@@ -1,18 +1,40 @@
-"""A tiny Sphinx extension: serve plotly.js once, from the site's own _static.
+"""A tiny Sphinx extension: the site serves every script it needs itself, and each page loads
+only what it uses.
 
-The book renderer (angpt.viz) emits figures without plotly.js; this extension puts
-<script src="_static/plotly.min.js"> on every page and copies that file from the installed
-plotly package at the end of an html build. No CDN, works offline, one cached copy.
+- **plotly.js** (4.8 MB) is copied from the installed plotly package into `_static` and added,
+  with `defer`, only to pages whose body holds a plotly figure. The book renderer
+  (`angpt.viz`) emits each figure's drawing code as `<script type="text/x-angpt-plotly">`,
+  which the browser does not run; `angpt-plotly.js`, deferred after plotly.js, runs them once
+  plotly has loaded. So no page blocks its first paint on plotly, and text pages never load it.
+- **MathJax 3** is copied from the installed `django-static-mathjax` package (a plain copy of
+  MathJax's own `es5` build) into `_static/mathjax`, and Sphinx's `mathjax_path` points there.
+  Sphinx adds it, deferred, only to pages that contain maths.
+- **ipywidgets state** is not embedded: rendering it needs require.js and the
+  `@jupyter-widgets/html-manager` bundle, which no installed package ships (myst-nb would load
+  both from CDNs). The `_config.yml` empties `nb_ipywidgets_js`, and the widget-state script is
+  dropped here. Live widgets are for kernels; the static page has plotly sliders instead.
+- **Font Awesome**: the theme loads all 2,000+ icons as a 1.5 MB script on every page; the
+  copy in `_static` is cut down to the icons the site's pages and scripts name, and the theme
+  CSS's brands webfont (118 kB, redundant with those SVG icons) is dropped.
+
+No CDN, works offline; `tests/site` checks it in a browser with outside requests blocked.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 PLOTLY_JS = "plotly.min.js"
+PLOTLY_LOADER = "angpt-plotly.js"
+FIGURE_SCRIPT_TYPE = "text/x-angpt-plotly"  # angpt.viz writes figure scripts with this type
+MATHJAX_DIR = "mathjax"
+MATHJAX_JS = "tex-chtml.js"  # TeX in, CommonHTML out; extensions are autoloaded from input/tex
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 CSS = "angpt.css"
-# Figure captions (angpt.viz.show) are numbered per page by a CSS counter.
+# Figure captions (angpt.viz.show) are numbered per page by a CSS counter. Outputs never widen
+# the page: wide tables scroll inside their own box.
 STYLE = """
 body { counter-reset: angpt-figure; }
 figure.angpt-figure { margin: 1em 0 1.5em; }
@@ -20,7 +42,24 @@ figure.angpt-figure figcaption { font-size: 0.9em; color: #444; margin-top: 0.3e
 figure.angpt-figure figcaption::before {
   counter-increment: angpt-figure; content: "Figure " counter(angpt-figure) ". "; font-weight: 600;
 }
+figure.angpt-figure .plotly-graph-div { min-height: 320px; }
+/* long dotted names (angpt.factor_checks.some_function) wrap on a phone instead of widening the page */
+article h1, article h2, article h3, article h4, article .rubric { overflow-wrap: anywhere; }
 """
+# Runs the figure scripts that angpt.viz marked, once plotly.js (deferred before it) is there.
+LOADER = """
+(function () {
+  function draw() {
+    if (!window.Plotly) { console.error("angpt: plotly.js did not load; figures are not drawn"); return; }
+    document.querySelectorAll('script[type="%s"]').forEach(function (s) {
+      s.type = "text/x-angpt-plotly-done";
+      try { (new Function(s.textContent))(); } catch (e) { console.error(e); }
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
+  else draw();
+})();
+""" % FIGURE_SCRIPT_TYPE
 
 
 def _plotly_js() -> Path:
@@ -32,18 +71,101 @@ def _plotly_js() -> Path:
     return path
 
 
+def _mathjax_dir() -> Path:
+    """MathJax's es5 build, as shipped by the django-static-mathjax package (import name `mathjax`)."""
+    try:
+        import mathjax
+    except ImportError as e:
+        raise ImportError("MathJax is served from the django-static-mathjax package: "
+                          "pip install -r requirements.txt") from e
+    path = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (path / MATHJAX_JS).is_file():
+        raise FileNotFoundError(f"{path / MATHJAX_JS} not found: is django-static-mathjax installed completely?")
+    return path
+
+
+def _ignore_unused_mathjax(folder: str, names: list[str]) -> set[str]:
+    """Copy tex-chtml.js and what it loads (fonts, TeX extensions, menu), not the other builds."""
+    here = Path(folder)
+    skip = {n for n in names if n.endswith(".js") and here == _mathjax_dir() and n != MATHJAX_JS}
+    skip |= {n for n in names if n in ("sre", "svg", "svg.js", "node-main.js")}
+    return skip
+
+
+# -------------------------------------------------------------------------------- Font Awesome
+# One icon in the theme's bundle: "name":[width,height,[aliases],"unicode",path-or-paths]
+# (the minifier leaves a name unquoted where it is a plain identifier)
+_ICON = re.compile(r'(?:"([a-z0-9-]+)"|\b([a-z][a-z0-9]*)):\[\d+,\d+,\[([^\]]*)\],"[0-9a-f]*",(?:"[^"]*"|\[[^\]]*\])\],?')
+_FA_CLASS = re.compile(r"\bfa-([a-z0-9-]+)")
+
+
+def subset_fontawesome(js: str, used: set[str]) -> str:
+    """Drop every icon definition whose name and aliases are all unused (the runtime stays)."""
+    def keep(m: re.Match) -> str:
+        aliases = set(re.findall(r'"([a-z0-9-]+)"', m.group(3)))
+        return m.group(0) if ({m.group(1) or m.group(2)} | aliases) & used else ""
+
+    return _ICON.sub(keep, js)
+
+
+def _used_icons(outdir: Path) -> set[str]:
+    used: set[str] = set()
+    for path in [*outdir.rglob("*.html"), *(outdir / "_static").rglob("*.js")]:
+        if path.name != "fontawesome.js":
+            used |= set(_FA_CLASS.findall(path.read_text(errors="ignore")))
+    return used
+
+
+# -------------------------------------------------------------------------------- Sphinx hooks
+def _config_inited(app, config) -> None:
+    config.mathjax_path = f"{MATHJAX_DIR}/{MATHJAX_JS}"
+
+
+def _page_context(app, pagename, templatename, context, doctree) -> None:
+    """Per page: plotly.js only where a figure is drawn; no widget state anywhere."""
+    scripts = context.get("script_files")
+    if scripts is not None:
+        scripts[:] = [js for js in scripts if getattr(js, "attributes", {}).get("type") != WIDGET_STATE]
+    if "plotly-graph-div" in context.get("body", ""):
+        app.add_js_file(PLOTLY_JS, defer="defer", priority=800)
+        app.add_js_file(PLOTLY_LOADER, defer="defer", priority=801)
+
+
 def _copy(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
-    static = Path(app.outdir) / "_static"
+    outdir = Path(app.outdir)
+    static = outdir / "_static"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_plotly_js(), static / PLOTLY_JS)
+    (static / PLOTLY_LOADER).write_text(LOADER)
     (static / CSS).write_text(STYLE)
+    target = static / MATHJAX_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(_mathjax_dir(), target, ignore=_ignore_unused_mathjax)
+    fa = static / "scripts" / "fontawesome.js"
+    if fa.is_file():
+        full = fa.read_text()
+        small = subset_fontawesome(full, _used_icons(outdir))
+        fa.write_text(small)
+        for extra in ("fontawesome.js.map",):  # the map describes the full file: drop it
+            (fa.parent / extra).unlink(missing_ok=True)
+    theme_css = static / "styles" / "pydata-sphinx-theme.css"
+    if theme_css.is_file():
+        # Brand icons (the repository button) are drawn as SVG by fontawesome.js: without its
+        # @font-face the theme's CSS no longer fetches the 118 kB brands webfont first.
+        theme_css.write_text(_BRANDS_FONT.sub("", theme_css.read_text()))
+
+
+_BRANDS_FONT = re.compile(r"@font-face\{[^}]*fa-brands-400[^}]*\}")
 
 
 def setup(app):
-    _plotly_js()  # fail early, at config time, if plotly.js is missing
-    app.add_js_file(PLOTLY_JS)
+    _plotly_js()  # fail early, at config time, if plotly.js or MathJax is missing
+    _mathjax_dir()
     app.add_css_file(CSS)
+    app.connect("config-inited", _config_inited)
+    app.connect("html-page-context", _page_context, priority=900)  # after myst-nb adds its scripts
     app.connect("build-finished", _copy)
-    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "2", "parallel_read_safe": True, "parallel_write_safe": True}
