@@ -4,6 +4,7 @@
     python -m angpt run race --budget quick --seeds 2 --out /tmp/race.json
     python -m angpt run race --budget full --seeds 3 --out book/results/race.json
     python -m angpt bench [--size full] [--out book/results/bench.json]
+    python -m angpt train --preset angpt --steps 300 --batch-size 16 --out run.json   (torchrun too)
 """
 
 from __future__ import annotations
@@ -31,9 +32,16 @@ def main(argv: list[str] | None = None) -> int:
         from . import bench
 
         bench.add_arguments(b)
+    t = sub.add_parser("train", help="train one model (one process, or DDP under torchrun) and write its record")
+    if "train" in argv:
+        from . import cli_train
+
+        cli_train.add_arguments(t)
     args = p.parse_args(argv)
     if args.command == "bench":
         return bench.main(args)
+    if args.command == "train":
+        return cli_train.main(args)
     from . import experiments
 
     if args.command == "list":
