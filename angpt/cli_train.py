@@ -116,7 +116,7 @@ def vocab_size(args: argparse.Namespace) -> int:
     if token_dtype(args.data, args.data_dtype) == "uint8":
         return 256
     raise ValueError(f"--data {args.data!r} holds uint16 ids: give the tokenizer's --vocab-size "
-                     f"(e.g. 50304 for GPT-2's tokens, 50277 for GPT-NeoX's, rounded up as you like)")
+                     f"(e.g. 50304: GPT-2's 50257 tokens rounded up to a multiple of 64)")
 
 
 def load_data(args: argparse.Namespace, cfg, tcfg):

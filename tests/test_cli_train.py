@@ -7,6 +7,7 @@ a busy 2-core machine (most of it is importing torch in three processes), so mar
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -218,7 +219,8 @@ def test_the_loop_trains_on_its_shard_and_only_rank_0_writes(tmp_path):
 
         T.train_step = spy
         try:
-            T.train(cfg, tcfg, progress=False, callback=lambda n, rec: steps.append(n), dist=FakeDist(rank, 2, rank, "gloo", torch.device("cpu")))
+            T.train(cfg, tcfg, progress=False, callback=lambda n, rec: steps.append(n),
+                    dist=FakeDist(rank, 2, rank, "gloo", torch.device("cpu")))
         finally:
             T.train_step = real
         assert [s.shape[0] for s in seen] == [4, 4] and steps == [1, 2]
@@ -276,7 +278,7 @@ sys.exit(main())
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds torchrun's ranks through Linux /proc")
-def test_a_killed_torchrun_job_resumes_from_its_checkpoint(tmp_path, two_ranks):
+def test_a_killed_torchrun_job_resumes_from_its_checkpoint(tmp_path, two_ranks, capsys):
     ckpt, out = tmp_path / "run.pt", tmp_path / "run.json"
     args = ["train", *RUN, "--ckpt", str(ckpt), "--ckpt-every", "5", "--out", str(out)]
     script = tmp_path / "slow_train.py"
@@ -290,6 +292,7 @@ def test_a_killed_torchrun_job_resumes_from_its_checkpoint(tmp_path, two_ranks):
     assert ckpt.exists() and not out.exists(), "the job ended before it could be killed after a checkpoint"
     killed_at = torch.load(ckpt, weights_only=True)["step"]
     assert 5 <= killed_at < 20
+    shutil.copy(ckpt, tmp_path / "copy.pt")
     log = _finish(_torchrun(args))  # the same command again, at full speed
     resumed = json.loads(out.read_text())
     assert f"resumed from {ckpt} at step {killed_at}" in log and resumed["started_at_step"] == killed_at
@@ -297,3 +300,11 @@ def test_a_killed_torchrun_job_resumes_from_its_checkpoint(tmp_path, two_ranks):
     # the interrupted run ends where the uninterrupted one does
     (t, v), (t2, v2) = _final(resumed), _final(two_ranks)
     assert t == pytest.approx(t2, rel=1e-6) and v == pytest.approx(v2, rel=1e-6)
+    # the sampler draws global batches, so one process can take over the 2-rank checkpoint
+    one = tmp_path / "one.json"
+    assert main(["train", *RUN, "--ckpt", str(tmp_path / "copy.pt"), "--out", str(one)]) == 0
+    assert f"at step {killed_at}" in capsys.readouterr().out
+    (t1, v1) = _final(json.loads(one.read_text()))
+    print(f"killed at step {killed_at}; final train loss uninterrupted {t2:.6f}, resumed on 2 ranks {t:.6f}, "
+          f"resumed on 1 process {t1:.6f}")
+    assert t1 == pytest.approx(t2, rel=1e-4) and v1 == pytest.approx(v2, rel=1e-4)
