@@ -6,6 +6,7 @@
     python -m angpt run all --budget full --out-dir book/results --dry-run    # the plan, timed
     python -m angpt run all --budget full --out-dir book/results --jobs 4     # every result
     python -m angpt bench [--size full] [--out book/results/bench.json]
+    python -m angpt train --preset angpt --steps 300 --batch-size 16 --out run.json   (torchrun too)
 
 `run` saves every finished training run beside --out at once: after a crash or kill, the
 same command again trains only what is missing. `run all` skips result files that are
@@ -102,7 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         from . import bench
 
         bench.add_arguments(b)
+    t = sub.add_parser("train", help="train one model (one process, or DDP under torchrun) and write its record")
+    if "train" in argv:
+        from . import cli_train
+
+        cli_train.add_arguments(t)
     args = p.parse_args(argv)
+    if args.command == "train":
+        return cli_train.main(args)
 
     if args.command == "list":
         from . import experiments

@@ -247,11 +247,149 @@ def eval_windows(data: torch.Tensor, seq_len: int, n_tokens: int) -> tuple[torch
     n = -(-n_tokens // seq_len)
     high = len(data) - seq_len - 1
     starts = torch.linspace(0, high, n).round().long()  # overlap only if the split is short
+    starts.clamp_(max=high)  # float32 rounding may overshoot past 2**24 tokens (a big token file)
     return windows(data, starts, seq_len)
+
+
+
+# --------------------------------------------------------------------------------------
+# A reader's own token file (python -m angpt train --data PATH)
+# --------------------------------------------------------------------------------------
+#
+# A flat binary file of token ids, nothing else: no header, native byte order (little-endian
+# on every machine torch supports), as nanoGPT's prepare.py writes `train.bin` (uint16,
+# `np.array(ids, dtype=np.uint16).tofile(path)`), or one byte per token (uint8). It is read
+# through numpy.memmap, so a 20 GB file costs no memory: a batch reads only its windows.
+
+TOKEN_DTYPES = {"uint16": np.uint16, "uint8": np.uint8}
+# the dtype a suffix implies; any other suffix needs an explicit dtype (no silent guess)
+TOKEN_SUFFIXES = {".bin": "uint16", ".u16": "uint16", ".uint16": "uint16", ".u8": "uint8", ".uint8": "uint8"}
+TOKEN_VAL_FRACTION = 0.01  # without a validation file: the last 1 % of the file is held out
+_SCAN_CHUNK = 1 << 26  # ids per chunk when scanning for the largest (128 MB of uint16)
+
+
+class TokenArray:
+    """A 1-D memmapped token file that indexes like a tensor: `arr[idx]` with an int64
+    tensor of positions gives an int64 tensor (what `windows` needs), `len(arr)` its length.
+    Only the indexed windows are read from disk."""
+
+    def __init__(self, mm: np.ndarray, path: str):
+        self.mm, self.path = mm, path
+
+    def __len__(self) -> int:
+        return len(self.mm)
+
+    def dim(self) -> int:
+        return 1
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self.mm),)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return TokenArray(self.mm[idx], self.path)
+        if isinstance(idx, torch.Tensor):
+            idx = idx.numpy()
+        return torch.from_numpy(np.asarray(self.mm[idx], dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"TokenArray({self.path!r}, {len(self):,} tokens of {self.mm.dtype})"
+
+
+def token_dtype(path: str | os.PathLike, dtype: str | None = None) -> str:
+    """The dtype of a token file: `dtype` if given ('uint16' or 'uint8'), else the one its
+    suffix implies (.bin, .u16, .uint16: uint16, nanoGPT's convention; .u8, .uint8: uint8)."""
+    if dtype is not None:
+        if dtype not in TOKEN_DTYPES:
+            raise ValueError(f"unknown token dtype {dtype!r}; valid choices: {', '.join(map(repr, TOKEN_DTYPES))}")
+        return dtype
+    suffix = Path(path).suffix.lower()
+    if suffix not in TOKEN_SUFFIXES:
+        raise ValueError(f"cannot tell the token dtype of {str(path)!r} from its suffix {suffix!r}: give it "
+                         f"(--data-dtype uint16 or uint8), or name the file {', '.join(TOKEN_SUFFIXES)}")
+    return TOKEN_SUFFIXES[suffix]
+
+
+def _open_tokens(path: str | os.PathLike, dtype: str) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"token file {str(path)!r} " + ("is a folder" if path.is_dir() else "does not exist"))
+    size = path.stat().st_size
+    itemsize = np.dtype(TOKEN_DTYPES[dtype]).itemsize
+    if size % itemsize:
+        raise ValueError(f"token file {str(path)!r} has {size:,} bytes, not a multiple of {itemsize}: it is not "
+                         f"a flat {dtype} file (wrong --data-dtype?)")
+    if size == 0:
+        raise ValueError(f"token file {str(path)!r} is empty")
+    return np.memmap(path, dtype=TOKEN_DTYPES[dtype], mode="r")
+
+
+def _check_ids(mm: np.ndarray, path, dtype: str, vocab_size: int) -> None:
+    """Every id < vocab_size, else a ValueError naming the file, the id and its position."""
+    for lo in range(0, len(mm), _SCAN_CHUNK):
+        chunk = mm[lo:lo + _SCAN_CHUNK]
+        top = int(chunk.max())
+        if top >= vocab_size:
+            at = lo + int(np.argmax(chunk >= vocab_size))
+            hint = "; or is it a uint8 file read as uint16 (check the dtype)?" if dtype == "uint16" else ""
+            raise ValueError(f"token file {str(path)!r} holds id {int(mm[at])} at position {at:,}, but vocab_size is "
+                             f"{vocab_size}: every id must be < vocab_size (give the tokenizer's vocabulary size{hint})")
+
+
+def load_token_file(path: str | os.PathLike, vocab_size: int, dtype: str | None = None,
+                    val_path: str | os.PathLike | None = None, val_fraction: float = TOKEN_VAL_FRACTION,
+                    batch_size: int | None = None, seq_len: int | None = None) -> Corpus:
+    """A Corpus over a flat binary token file (see above), memmapped.
+
+    vocab_size   every id must be below it (the whole file is scanned once, chunk by chunk)
+    dtype        'uint16' or 'uint8'; None: from the suffix (`token_dtype`)
+    val_path     a second file for validation; without one the last `val_fraction` of the
+                 file (default 1 %) is held out and the rest is the training split
+    batch_size, seq_len  if given, the training split must hold one batch (batch_size *
+                 seq_len + 1 tokens) and the validation split one window (seq_len + 1)
+    Raises ValueError naming the file for a missing file, a byte length that does not fit
+    the dtype, an id >= vocab_size, or a split too short.
+    """
+    _positive_int("vocab_size", vocab_size)
+    if not (isinstance(val_fraction, (int, float)) and 0.0 < val_fraction < 1.0):
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+    dtype = token_dtype(path, dtype)
+    if vocab_size > np.iinfo(TOKEN_DTYPES[dtype]).max + 1:
+        raise ValueError(f"vocab_size {vocab_size} does not fit {dtype} token ids (at most "
+                         f"{np.iinfo(TOKEN_DTYPES[dtype]).max + 1})")
+    mm = _open_tokens(path, dtype)
+    _check_ids(mm, path, dtype, vocab_size)
+    if val_path is not None:
+        vm = _open_tokens(val_path, token_dtype(val_path, dtype))
+        _check_ids(vm, val_path, dtype, vocab_size)
+        train, val = TokenArray(mm, str(path)), TokenArray(vm, str(val_path))
+    else:
+        n_train = int(len(mm) * (1 - val_fraction))
+        train, val = TokenArray(mm[:n_train], str(path)), TokenArray(mm[n_train:], str(path))
+    if batch_size is not None and seq_len is not None:
+        _positive_int("batch_size", batch_size)
+        _positive_int("seq_len", seq_len)
+        split = "" if val_path is not None else f" after holding out the last {val_fraction:.0%} for validation"
+        need = batch_size * seq_len + 1
+        if len(train) < need:
+            raise ValueError(f"token file {str(path)!r} is too short: its training split has {len(train):,} tokens"
+                             f"{split}, one batch needs batch_size * seq_len + 1 = {need:,}")
+        if len(val) < seq_len + 1:
+            where = str(val_path) if val_path is not None else f"{path} (its last {val_fraction:.0%})"
+            raise ValueError(f"validation split of {where!r} is too short: {len(val):,} tokens, one window needs "
+                             f"seq_len + 1 = {seq_len + 1}")
+    return Corpus(Path(path).name, train, val, str(Path(path).resolve()), vocab_size=vocab_size)
+
+
+def _positive_int(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 __all__ = [
     "VOCAB_SIZE", "CORPORA", "Corpus", "encode", "decode", "load_corpus", "data_dir",
     "BatchSampler", "eval_windows", "windows", "shakespeare_scenes", "shakespeare_excerpt",
     "clean_play", "write_gz", "package_dir",
+    "TokenArray", "TOKEN_DTYPES", "TOKEN_VAL_FRACTION", "token_dtype", "load_token_file",
 ]

@@ -413,6 +413,7 @@ def train(
     *,
     recorder=None,
     resume: bool = True,
+    dist=None,
 ) -> RunRecord:
     """Train `cfg` with `tcfg` (default: the arch's recipe) and return the run's record.
 
@@ -422,6 +423,9 @@ def train(
     recorder  an angpt.norms.NormRecorder to use; by default one is made when
               tcfg.track_every > 0, probing a fixed batch of validation text
     resume    if tcfg.ckpt_path exists, continue from it (else it is overwritten)
+    dist      None, or an angpt.distributed.Dist under torchrun: tcfg.batch_size is then the
+              global batch, each rank trains on its shard of it under DistributedDataParallel,
+              and rank 0 alone evaluates, checkpoints and shows progress
     """
     t_start = time.perf_counter()
     if not isinstance(cfg, ModelConfig):
@@ -429,7 +433,7 @@ def train(
     tcfg = TrainConfig.for_arch(cfg.arch) if tcfg is None else tcfg
     if not isinstance(tcfg, TrainConfig):
         raise ValueError(f"tcfg must be an angpt.TrainConfig, got {type(tcfg).__name__}")
-    if cfg.vocab_size != D.VOCAB_SIZE:
+    if cfg.vocab_size != D.VOCAB_SIZE and not isinstance(corpus, D.Corpus):
         raise ValueError(f"the corpora are byte-level: vocab_size must be {D.VOCAB_SIZE}, got {cfg.vocab_size}")
     if tcfg.ckpt_every and not tcfg.ckpt_path:
         raise ValueError(f"ckpt_every={tcfg.ckpt_every} needs a ckpt_path")
@@ -438,6 +442,12 @@ def train(
     if tcfg.ckpt_path:
         _check_ckpt_path(tcfg.ckpt_path)
     data = corpus if isinstance(corpus, D.Corpus) else D.load_corpus(corpus)
+    if cfg.vocab_size != data.vocab_size:  # a token file (angpt.data.load_token_file) has its own
+        raise ValueError(f"corpus {data.name!r} has {data.vocab_size} token ids: the model's vocab_size must be "
+                         f"{data.vocab_size}, got {cfg.vocab_size}")
+    main = dist is None or dist.is_main  # the process that evaluates, checkpoints and reports
+    if dist is not None:
+        dist.rows(tcfg.batch_size)  # the global batch must split evenly over the ranks
     device = resolve_device(tcfg.device)
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for whatever runs outside autocast
@@ -460,6 +470,14 @@ def train(
         tokens_per_step=tcfg.batch_size * cfg.seq_len, model=model,
     )
     ckpt = tcfg.ckpt_path
+
+    def val_loss() -> float:
+        if dist is None:
+            return evaluate(model, xv, yv, EVAL_BATCH_MULT * tcfg.batch_size, device)
+        # rank 0 evaluates at its shard's batch size; every rank gets its value (same decisions)
+        local = tcfg.batch_size // dist.world_size
+        return dist.from_main(evaluate(model, xv, yv, EVAL_BATCH_MULT * local, device) if main else 0.0)
+
     if ckpt and resume and os.path.exists(ckpt):
         ck = load_checkpoint(ckpt)
         _check_resume(ck, cfg, tcfg, data.name, ckpt)
@@ -479,12 +497,14 @@ def train(
         start = 0
         record.evals["step"].append(0)
         record.evals["tokens"].append(0)
-        record.evals["val_loss"].append(evaluate(model, xv, yv, EVAL_BATCH_MULT * tcfg.batch_size, device))
+        record.evals["val_loss"].append(val_loss())
         if recorder is not None:
             record.norms.append(recorder.record(0, model, force=True))
 
     def checkpoint(step: int) -> None:
-        _check_finite(model, xv[:1].to(device), step, ckpt)
+        _check_finite(model, xv[:1].to(device), step, ckpt)  # every rank: the same weights, the same verdict
+        if not main:
+            return
         save_checkpoint(ckpt, {
             "version": CHECKPOINT_VERSION, "step": step, "model_config": cfg.to_dict(),
             "train_config": tcfg.to_dict(), "corpus": data.name,
@@ -501,14 +521,15 @@ def train(
         # otherwise hit its recompile limit and silently fall back to eager. Inductor's
         # on-disk cache still makes the second run of the same shapes compile fast.
         torch._dynamo.reset()
-    fwd = torch.compile(model) if tcfg.compile else model
+    fwd = model if dist is None else dist.wrap(model)  # DDP averages the gradients over the ranks
+    fwd = torch.compile(fwd) if tcfg.compile else fwd
     from .taper import controller
 
     taper = controller(model, tcfg)  # TaperNorm's gate schedule; None for every other model
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=tcfg.steps, initial=start, disable=not progress, desc=f"{cfg.arch} seed {tcfg.seed}",
+    bar = tqdm(total=tcfg.steps, initial=start, disable=not (progress and main), desc=f"{cfg.arch} seed {tcfg.seed}",
                leave=False, dynamic_ncols=True)
     postfix_every = max(1, tcfg.steps // 50)
     try:
@@ -517,6 +538,8 @@ def train(
             sync()
             t0 = time.perf_counter()
             x, y = next(sampler)
+            if dist is not None:
+                x, y = dist.shard(x, y)  # this rank's rows of the global batch
             lr = lr_at(step, tcfg)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -525,6 +548,8 @@ def train(
             loss_value, grad_norm = train_step(model, fwd, opt, x.to(device, non_blocking=True),
                                                y.to(device, non_blocking=True), tcfg.grad_clip, n, ckpt,
                                                aux=taper.aux_loss if taper is not None else None)
+            if dist is not None:
+                loss_value = dist.mean(loss_value)  # the global batch's loss
             sync()
             dt = time.perf_counter() - t0
             record.train_time += dt
@@ -535,7 +560,7 @@ def train(
             if n == tcfg.steps or (tcfg.eval_every and n % tcfg.eval_every == 0):
                 record.evals["step"].append(n)
                 record.evals["tokens"].append(n * record.tokens_per_step)
-                record.evals["val_loss"].append(evaluate(model, xv, yv, EVAL_BATCH_MULT * tcfg.batch_size, device))
+                record.evals["val_loss"].append(val_loss())
                 _check_val_loss(record.evals["val_loss"], n, tcfg, ckpt)
             if ckpt and (n == tcfg.steps or (tcfg.ckpt_every and n % tcfg.ckpt_every == 0)):
                 checkpoint(n)
