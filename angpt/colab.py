@@ -7,8 +7,15 @@ commit), so the install is pinned to the code the site was built from. Chapters 
 
     >>> print(colab_install_cell())      # doctest: +SKIP
     import sys
-    if "google.colab" in sys.modules:  # Colab: install the book's library first
-        %pip install -q "angpt[book] @ git+https://github.com/angpt-book/angpt@v0.1.0"
+    if "google.colab" in sys.modules:  # Colab: the book's repository at the pinned ref, installed editable
+        !git clone -q --depth 1 --branch v0.1.0 https://github.com/angpt-book/angpt /content/angpt
+        %pip install -q -e "/content/angpt[book]"
+        sys.path.insert(0, "/content/angpt")
+
+Why a clone and not `pip install git+...`: the chapters read the stored full-size results from
+`book/results/` beside the package (`angpt.experiments.results_dir`), which only a checkout
+has; the editable install keeps Colab's own torch. `sys.path` takes the package at once (an
+editable install is seen by new processes only).
 """
 
 from __future__ import annotations
@@ -51,8 +58,10 @@ def colab_install_cell(config: str | Path = CONFIG) -> str:
     repo = repository(config)
     url, ref = repo["url"].rstrip("/"), repo["branch"]
     return ("import sys\n"
-            'if "google.colab" in sys.modules:  # Colab: install the book\'s library first\n'
-            f'    %pip install -q "angpt[book] @ git+{url}@{ref}"')
+            'if "google.colab" in sys.modules:  # Colab: the book\'s repository at the pinned ref, installed editable\n'
+            f"    !git clone -q --depth 1 --branch {ref} {url} /content/angpt\n"
+            '    %pip install -q -e "/content/angpt[book]"\n'
+            '    sys.path.insert(0, "/content/angpt")')
 
 
 __all__ = ["repository", "colab_install_cell"]
