@@ -1,6 +1,6 @@
 """angpt: approximately normalized transformers, explained and measured.
 
-The public names (DESIGN.md §3) are resolved lazily, so `import angpt` is cheap and a
+The public names (`_EXPORTS` below; the book's API page, book/api.md) are resolved lazily, so `import angpt` is cheap and a
 chapter pays only for what it uses.
 """
 

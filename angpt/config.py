@@ -52,7 +52,7 @@ def _positive(name: str, value, integer: bool = True) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything that defines a model. Field names are a public contract (see DESIGN.md §3).
+    """Everything that defines a model. Field names are a public contract (chapters and saved runs use them).
 
     arch           'gpt' (the GPT family, switched by norm/placement/...), 'ngpt', 'angpt'
     norm           GPT family: 'rmsnorm', 'layernorm', 'dyt', 'taper'
@@ -322,7 +322,9 @@ class TrainConfig:
 
     @classmethod
     def for_arch(cls, arch: str, **overrides) -> "TrainConfig":
-        """The optimizer recipe of each paper (methods.md §8 row 8), scaled to `steps`."""
+        """The optimizer recipe of each paper, scaled to `steps`: the nGPT paper's settings where it
+        gives them (Loshchilov et al. 2024), the rest chosen here (the book's page on choices,
+        book/choices.md)."""
         _choice("arch", arch, ARCHS)
         steps = overrides.get("steps", cls.steps)
         _positive("steps", steps)  # before the recipe compares it

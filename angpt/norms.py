@@ -125,7 +125,7 @@ def expected_preln_growth(embed_sq: float, update_sq) -> np.ndarray:
 
     Pre-LN adds each sublayer's output to the stream: x_k = x_0 + f_1 + ... + f_k. If the
     f_j are zero-mean and independent of each other and of x_0, the cross terms vanish in
-    expectation and E||x_k||^2 = E||x_0||^2 + sum_{j<=k} E||f_j||^2 (schemes.md §1.2).
+    expectation and E||x_k||^2 = E||x_0||^2 + sum_{j<=k} E||f_j||^2 (Xiong et al. 2020).
     Each f_j reads a *normalized* input, so E||f_j||^2 does not grow with the stream: with
     a constant c the norm grows like sqrt(E||x_0||^2 + k c), the sqrt(depth) law.
 

@@ -118,7 +118,7 @@ def gaussian_norm_mean(d: int) -> float:
     """E||g|| for g ~ N(0, I_d): sqrt(2) Gamma((d+1)/2) / Gamma(d/2) (chi distribution mean).
 
     Computed with log-gamma (an asymptotic series for d >= 100) so it stays finite at any d.
-    It lies in [d/sqrt(d+1), sqrt(d)] (schemes.md §8.1), so sqrt(d) - E||g|| ~ 1/(4 sqrt(d)).
+    It lies in [d/sqrt(d+1), sqrt(d)] (Wendel's inequality for Gamma ratios), so sqrt(d) - E||g|| ~ 1/(4 sqrt(d)).
     """
     _check_dim("d", d)
     if d >= 100:
@@ -319,7 +319,7 @@ def gaussian_concentration_bound(t, lip: float = 1.0):
     """P(|f(g) - E f(g)| >= t) <= 2 exp(-t^2 / (2 L^2)) for g ~ N(0, I_d), f L-Lipschitz.
 
     Gaussian concentration (Tsirelson-Ibragimov-Sudakov; Boucheron-Lugosi-Massart 2013,
-    Thm 5.6; schemes.md §8.1). No d in it: ||g|| fluctuates by O(1) at every d.
+    Thm 5.6). No d in it: ||g|| fluctuates by O(1) at every d.
     Works on floats and arrays; capped at 1 (it is a probability bound).
     """
     t = _check_nonneg("t", t)
@@ -334,8 +334,8 @@ def levy_bound(t, d: int, lip: float = 1.0):
 
     for f L-Lipschitz in the Euclidean metric. Source: the sphere has Ricci curvature d - 2,
     so Bakry-Emery gives a log-Sobolev inequality and the one-sided bound
-    exp(-(d-2) t^2 / (2 L^2)) (Ledoux 2001, The Concentration of Measure Phenomenon, Ch. 5;
-    schemes.md §8.2); the two-sided form doubles it. (A Euclidean L-Lipschitz f is also
+    exp(-(d-2) t^2 / (2 L^2)) (Ledoux 2001, The Concentration of Measure Phenomenon, Ch. 5);
+    the two-sided form doubles it. (A Euclidean L-Lipschitz f is also
     L-Lipschitz for the geodesic distance, which is never shorter.) Capped at 1.
     """
     t = _check_nonneg("t", t)
@@ -357,7 +357,7 @@ def cap_bound(eps, d: int):
     """Normalized area of the cap {theta in S^{d-1} : theta_1 >= eps} <= exp(-d eps^2 / 2).
 
     Elementary, for 0 <= eps < 1 (K. Ball 1997, An elementary introduction to modern
-    convex geometry, Lemma 2.2; schemes.md §8.2). Works on floats and arrays.
+    convex geometry, Lemma 2.2). Works on floats and arrays.
     """
     eps = _check_nonneg("eps", eps)
     if np.any(eps >= 1):

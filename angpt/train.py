@@ -579,7 +579,7 @@ def train(
 
 
 class _CallableModule(types.ModuleType):
-    """`angpt.train(cfg, tcfg)` (DESIGN.md §3) must work although `angpt.train` is also this
+    """`angpt.train(cfg, tcfg)` (a public name, book/api.md) must work although `angpt.train` is also this
     submodule: once anything imports it, Python binds the package attribute to the module.
     So the module itself forwards calls to `train()`."""
 

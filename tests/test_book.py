@@ -93,10 +93,19 @@ def test_check_cells_are_pinned(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_starts_with_setup_cell(path):
+    """The first code cell is the Colab install, exactly as `angpt.colab.colab_install_cell()`
+    derives it from _config.yml (so it installs the ref the site was built from), tagged
+    remove-cell: hidden on the site, visible in Colab and Jupyter, a no-op outside Colab. The
+    next code cell sets up the figures."""
+    from angpt.colab import colab_install_cell
+
     nb = nbformat.read(path, as_version=4)
-    first = next(c for c in nb.cells if c.cell_type == "code")
-    assert '"google.colab" in sys.modules' in first.source, f"{path.name}: no Colab install cell"
-    assert "viz.setup()" in first.source, f"{path.name}: first code cell must call viz.setup()"
+    first, second = [c for c in nb.cells if c.cell_type == "code"][:2]
+    cell = colab_install_cell()
+    assert first.source.startswith(cell), (f"{path.name}: the first code cell must start with the Colab "
+                                           f"install cell, angpt.colab.colab_install_cell():\n{cell}")
+    assert "remove-cell" in first.metadata.get("tags", []), f"{path.name}: tag the Colab install cell remove-cell"
+    assert "viz.setup()" in second.source, f"{path.name}: the second code cell must call viz.setup()"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
 

@@ -20,7 +20,7 @@ D_MODEL, N_HEADS = 256, 4
 # --- the factors the models import: names and values are a contract ---------------------
 
 def test_factor_functions_keep_their_values():
-    f = cm.angpt_factors(1024, 16)  # methods.md §4.2 table: d_m = 1024, d_h = 64
+    f = cm.angpt_factors(1024, 16)  # anGPT's factors at d_m = 1024, d_h = 64 (Franke et al. 2025)
     assert f["nu_qkv"] == 4.0 and f["nu_p"] == 0.25 and f["nu_uz"] == 0.5 and f["nu_d"] == 2.0
     assert f["gate_scale"] == 32.0
     assert 3.72 < f["nu_acf"] < 3.721  # 1/sqrt(E SiLU(x)^2), x ~ N(0, 1/4), by quadrature

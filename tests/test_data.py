@@ -10,7 +10,7 @@ from angpt import data as D
 
 
 def test_packaged_shakespeare_is_the_documented_excerpt():
-    # data.md §3: the reproducible 1 MB excerpt, byte-identical to the documented build
+    # the reproducible 1 MB excerpt, byte-identical to tools/make_corpus.py's build
     raw = D.SHAKESPEARE_FILE.read_bytes()
     assert hashlib.md5(raw).hexdigest() == "567e09457dc04b803b72f2017bd2f530"
     text = gzip.decompress(raw).decode("utf-8")

@@ -204,7 +204,7 @@ def test_radial_gradient_vanishes_only_with_a_homogeneous_final_norm():
     idx = torch.randint(0, 256, (2, 32))
     tgt = torch.randint(0, 256, (2, 32))
     assert abs(T.radial_gradient(model, idx, tgt)["cos_mean"]) < 1e-3  # g = 1: 0-homogeneous
-    T.set_gate(model, 0.0)  # final map linear: -<grad_h l, h> = z_y - p.z exactly (schemes.md §6.5)
+    T.set_gate(model, 0.0)  # final map linear: -<grad_h l, h> = z_y - p.z exactly (logit chasing, chapter 10 §4)
     out = T.radial_gradient(model, idx, tgt)
     with torch.no_grad():
         z = model(idx).double()

