@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import layer_placement, make_block
+from .blocks import layer_placement, lerp_coefficients, make_block
 from .config import PRESETS, ModelConfig, preset
 from .layers import DyT, HookPoint, LayerNorm, RMSNorm, Scale, TaperNorm, make_norm
 
@@ -121,8 +121,12 @@ class Transformer(nn.Module):
         if self.embed_scale is not None:
             h = h * self.embed_scale
         h = self.hook_embed(h)
-        for block in self.blocks:
-            h = block(h)
+        if self.cfg.arch == "angpt" and not self.folded:  # every LERP's coefficients at once
+            for block, coefs in zip(self.blocks, lerp_coefficients(self.blocks)):
+                h = block(h, coefs)
+        else:
+            for block in self.blocks:
+                h = block(h)
         h = self.hook_final(self.final_norm(h))
         logits = self.head(h)  # (B, T, V)
         return logits if self.s_z is None else logits * self.s_z()
