@@ -1,0 +1,53 @@
+"""Step cost as deterministic op counts (angpt.bench.op_counts), not as timings.
+
+At our sizes a GPU step is bound by kernel launches and memory traffic, so what anGPT must
+not do is dispatch more operations than GPT+. These counts are exact and machine-independent
+for a given torch version; the timings stay in `python -m angpt bench`.
+"""
+
+import pytest
+import torch
+
+from angpt import bench, build_model, preset
+from angpt.constraints import constrain_, constrained_weights
+
+D256_L4 = dict(d_model=256, n_layers=4, n_heads=4, seq_len=64)  # the issue's size; T does not change the counts
+
+
+def test_angpt_train_step_dispatches_at_most_5_percent_more_ops_than_gpt_plus():
+    ours = bench.op_counts(preset("angpt", **D256_L4))
+    base = bench.op_counts(preset("gpt+", **D256_L4))
+    ratio = ours["total_ops"] / base["total_ops"]
+    assert ratio <= 1.05, (ratio, ours["ops"], base["ops"])
+    assert ours["total_kernels"] <= 1.05 * base["total_kernels"], (ours["kernels"], base["kernels"])
+
+
+def test_folded_angpt_forward_dispatches_no_more_ops_than_gpt_plus():
+    folded = bench.op_counts(preset("angpt", **D256_L4), inference=True, folded=True)
+    base = bench.op_counts(preset("gpt+", **D256_L4), inference=True)
+    assert folded["total_ops"] <= base["total_ops"], (folded["total_ops"], base["total_ops"])
+    assert folded["total_bytes"] <= base["total_bytes"]
+
+
+@pytest.mark.parametrize("name", ["ngpt", "angpt"])
+def test_the_constraint_is_a_few_kernels_whatever_the_depth_and_never_syncs(name):
+    counts = [bench.op_counts(preset(name, d_model=32, n_heads=2, seq_len=8, n_layers=L), seq_len=8)
+              for L in (2, 4)]
+    assert counts[0]["kernels"]["constraint"] == counts[1]["kernels"]["constraint"] <= 10
+    assert "_local_scalar_dense" not in counts[1]["by_op"]["constraint"]  # no .item()/bool(): no host sync
+
+
+@pytest.mark.parametrize("name", ["ngpt", "angpt"])
+def test_the_stacked_projection_equals_the_per_matrix_one(name):
+    torch.manual_seed(0)
+    model = build_model(preset(name, d_model=32, n_heads=2, seq_len=8, n_layers=2))
+    with torch.no_grad():
+        for _, p, _ in constrained_weights(model):
+            p.mul_(0.5 + torch.rand(p.shape[0], 1))  # norms on both sides of 1
+    before = {n: (p.detach().clone(), dim) for n, p, dim in constrained_weights(model)}
+    constrain_(model)
+    for n, p, dim in constrained_weights(model):
+        w, _ = before[n]
+        norm = w.norm(dim=dim, keepdim=True)
+        want = w / (norm.clamp_min(1e-12) if name == "ngpt" else norm.clamp_min(1.0))
+        torch.testing.assert_close(p.detach(), want, rtol=1e-6, atol=1e-7)
