@@ -295,7 +295,7 @@ class FoldedBlock(_HookedBlock):
         self.layer = layer
         self.attn = CausalSelfAttention(
             cfg.d_model, cfg.n_heads, cfg.seq_len, qk_norm="l2" if cfg.qk_norm else None,
-            softmax_scale=math.sqrt(cfg.d_head), attn_factor=cfg.attn_factor, **_qk_options(cfg))
+            softmax_scale=math.sqrt(cfg.d_head), attn_factor=cfg.attn_factor, folded=True, **_qk_options(cfg))
         self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp)
         self._add_hooks()
 

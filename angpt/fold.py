@@ -98,11 +98,15 @@ def fold(model: Transformer, check: bool = True) -> Transformer:
         # attention: P into the columns of W_qkv, P_new^{-1} D_b nu_p into the rows of W_o
         attn = blk.attn
         state[pre + "attn.qkv.weight"] = attn.qkv_factor * attn.qkv.weight.double() * P
-        for name in ("qk_norm", "k_norm"):  # QK-norm's gains (q and k, or one shared) stay as they are
-            norm = getattr(attn, name)
-            if norm is not None:
-                for key, t in norm.state_dict().items():
-                    state[f"{pre}attn.{name}.{key}"] = t.detach().double()
+        if attn.qk_norm is not None:  # QK-norm's gains, stored as used (the folded scale is plain)
+            g_q = attn.qk_norm.s_qk().detach().double()
+            g_k = g_q if attn.k_norm is None else attn.k_norm.s_qk().detach().double()
+            if out.blocks[i].attn.qk_gain_on_q:  # after RoPE q.k sees only the product: it goes on q
+                state[pre + "attn.qk_norm.s_qk.raw"] = g_q * g_k
+            else:
+                state[pre + "attn.qk_norm.s_qk.raw"] = g_q
+                if attn.k_norm is not None:
+                    state[pre + "attn.k_norm.s_qk.raw"] = g_k
         P, out_rows = _carry(blk, blk.alpha_attn, P, f"block {i}: an attention alpha")
         stream_scale[pre + "hook_resid_mid"] = P
         state[pre + "attn.proj.weight"] = out_rows[:, None] * attn.out_factor * attn.proj.weight.double()

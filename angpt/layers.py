@@ -74,6 +74,8 @@ class Scale(nn.Module):
         self.raw = nn.Parameter(torch.full((size,), self.scale))
 
     def forward(self) -> torch.Tensor:
+        if self.init == self.scale:  # s = s_hat: no kernel (nGPT's s_u, s_v; a folded model's gains)
+            return self.raw
         return self.raw * (self.init / self.scale)
 
     def extra_repr(self) -> str:
@@ -292,11 +294,12 @@ class QKNorm(nn.Module):
     divides its softmax scale by d_h instead of multiplying q and k by 1/sqrt(d_h).
     """
 
-    def __init__(self, n_heads: int, d_head: int, d_model: int):
+    def __init__(self, n_heads: int, d_head: int, d_model: int, plain: bool = False):
+        """plain: s_qk stored as it is used (scale 1, no reparameterization): a folded model's."""
         super().__init__()
         self.n_heads, self.d_head = n_heads, d_head
         self.eps = 1e-24 / d_head
-        self.s_qk = Scale(n_heads * d_head, 1.0, 1.0 / math.sqrt(d_model))
+        self.s_qk = Scale(n_heads * d_head, 1.0, 1.0 if plain else 1.0 / math.sqrt(d_model))
 
     def gain(self) -> torch.Tensor:
         """s_qk as (n_h, 1, d_h), to broadcast over (B, n_h, T, d_h)."""
@@ -411,7 +414,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, seq_len: int, *, qk_norm=None, softmax_scale=None,
                  qkv_factor: float = 1.0, out_factor: float = 1.0, attn_factor: str = "none",
-                 qk_gain: str = "shared", qk_position: str = "after_rope"):
+                 qk_gain: str = "shared", qk_position: str = "after_rope", folded: bool = False):
         super().__init__()
         self.pattern_sink: list | None = None  # set by Transformer.attention_patterns
         self.n_heads, self.d_head = n_heads, d_model // n_heads
@@ -425,14 +428,17 @@ class CausalSelfAttention(nn.Module):
         if qk_norm == "rms":
             make = lambda: RMSNorm(self.d_head)  # noqa: E731
         elif qk_norm == "l2":
-            make = lambda: QKNorm(n_heads, self.d_head, d_model)  # noqa: E731
+            make = lambda: QKNorm(n_heads, self.d_head, d_model, plain=folded)  # noqa: E731
         elif qk_norm is None:
             make = lambda: None  # noqa: E731
         else:
             raise ValueError(f"unknown qk_norm {qk_norm!r}; valid choices: None, 'rms', 'l2'")
-        self.qk_norm = make()  # q's norm, and k's too when the gain is shared
-        self.k_norm = make() if qk_gain == "separate" else None
         self.qk_before_rope = qk_position == "before_rope"
+        # folded (angpt.fold) with the L2 QK-norm after RoPE: the q gain holds the product of
+        # the q and k gains, k has none (the same scores; see rope_qk)
+        self.qk_gain_on_q = folded and qk_norm == "l2" and not self.qk_before_rope
+        self.qk_norm = make()  # q's norm, and k's too when the gain is shared
+        self.k_norm = make() if qk_gain == "separate" and not self.qk_gain_on_q else None
         self.softmax_scale = 1.0 / math.sqrt(self.d_head) if softmax_scale is None else float(softmax_scale)
         self.qkv_factor, self.out_factor, self.attn_factor = qkv_factor, out_factor, attn_factor
         # Same numbers, fewer kernels: no constant multiplies a (B, T, .) activation here.
@@ -482,6 +488,8 @@ class CausalSelfAttention(nn.Module):
         return q, k
 
     def _norm_qk(self, q: torch.Tensor, k: torch.Tensor, merge: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.qk_gain_on_q:  # a folded model: the product of the gains is stored
+            return self.qk_norm.normalize(q) * self.qk_norm.gain(), self.qk_norm.normalize(k)
         if isinstance(self.qk_norm, QKNorm):
             g_q = self.qk_norm.gain()  # once per layer, shared by q and k unless k has its own
             g_k = g_q if self.k_norm is None else self.k_norm.gain()

@@ -51,3 +51,40 @@ def test_the_stacked_projection_equals_the_per_matrix_one(name):
         norm = w.norm(dim=dim, keepdim=True)
         want = w / (norm.clamp_min(1e-12) if name == "ngpt" else norm.clamp_min(1.0))
         torch.testing.assert_close(p.detach(), want, rtol=1e-6, atol=1e-7)
+
+
+def _weight_only_kernels(model, idx) -> list[str]:
+    """The ops of a forward pass that write a tensor computed from parameters and buffers
+    alone (no activation): work a weight could absorb once, instead of every forward pass."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    static = {id(t) for t in (*model.parameters(), *model.buffers())}
+    found, keep = [], []
+
+    class Mode(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            ins = [a for a in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+            outs = [o for o in torch.utils._pytree.tree_leaves(out) if isinstance(o, torch.Tensor)]
+            if ins and all(id(a) in static for a in ins):
+                static.update(id(o) for o in outs)
+                keep.extend(outs)  # alive till the end: no other tensor can reuse their id
+                views = all(r.alias_info is not None and not r.alias_info.is_write for r in func._schema.returns)
+                if not views:
+                    found.append(func.overloadpacket.__name__)
+            return out
+
+    with torch.no_grad(), Mode():
+        model(idx)
+    return found
+
+
+def test_folded_angpt_leaves_nothing_a_weight_could_absorb():
+    from angpt.fold import fold
+
+    for qk in ({}, dict(qk_norm_gain="separate", qk_norm_position="before_rope")):
+        torch.manual_seed(0)
+        model = build_model(preset("angpt", d_model=32, n_heads=2, seq_len=8, n_layers=2, **qk)).eval()
+        idx = torch.randint(0, 256, (1, 8))
+        assert _weight_only_kernels(model, idx)  # anGPT itself: |alpha|, nu(alpha), s_z, ... (the test can fail)
+        assert _weight_only_kernels(fold(model), idx) == []
