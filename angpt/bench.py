@@ -4,7 +4,7 @@
     python -m angpt bench --size full --out book/results/bench.json
     python -m angpt bench --inference --size full --out book/results/bench_inference.json   # chapter 9
 
-How (style.md §6): all models are built once on the same device and timed round-robin,
+How: all models are built once on the same device and timed round-robin,
 one step each in turn, the order rotated every round, so drifts of clock speed, cache or
 other load hit every model alike. The first `warmup` rounds are not timed (allocator,
 cuDNN/cuBLAS heuristics, torch.compile). Each timed step is bracketed by
@@ -25,7 +25,7 @@ import torch
 
 from .config import TrainConfig, preset
 
-PAPER_STEP_TIME = {  # anGPT paper, 0.5B on 4xA100 (methods.md §4.9): seconds per step
+PAPER_STEP_TIME = {  # anGPT paper (Franke et al. 2025), 0.5B on 4xA100: seconds per step
     "gpt+": 0.1416, "ngpt": 0.1552, "angpt": 0.1455,
 }
 BENCH_SIZES = {
@@ -183,7 +183,7 @@ def format_table(result: dict) -> str:
 # one new token (B, 1) attending to a KV cache of `context` tokens (angpt.decode), which
 # is what each generated token costs. Same round-robin timing as `step_times`.
 
-PAPER_INFERENCE_OVERHEAD = {"ngpt": 0.03, "angpt": 0.0}  # anGPT paper (methods.md §4.9), vs GPT+
+PAPER_INFERENCE_OVERHEAD = {"ngpt": 0.03, "angpt": 0.0}  # anGPT paper (Franke et al. 2025), vs GPT+
 INFERENCE_MODELS = ("gpt+", "ngpt", "angpt", "angpt:folded")
 INFERENCE_SIZES = {
     "quick": {

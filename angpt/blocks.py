@@ -51,7 +51,7 @@ class _HookedBlock(nn.Module):
 def layer_placement(cfg: ModelConfig, layer: int) -> str:
     """Where the norm of layer `layer` (0-based) sits: 'pre', 'post' or 'peri'.
 
-    Mix-LN (schemes.md §2): Post-LN in the first floor(mix_fraction * L) layers, Pre-LN
+    Mix-LN (Li et al. 2025, arXiv:2412.13795): Post-LN in the first floor(mix_fraction * L) layers, Pre-LN
     after (mix_fraction 0.25: 3 of 12 layers, as in the official scripts). Note that with
     L < 4 and the default fraction no layer is Post-LN.
     """
@@ -68,7 +68,7 @@ class GPTBlock(_HookedBlock):
         Post-LN   h <- N(h + F(s * h))
         Mix-LN    Post-LN in the first layers, Pre-LN after
     s = 1/sqrt(layer) with LN-Scaling (cfg.depth_scaling; 1-based layer, the factor
-    multiplies the norm output including its gain, schemes.md §4.1), else 1. With Post-LN
+    multiplies the norm output including its gain, as in Sun et al. 2025, arXiv:2502.05795), else 1. With Post-LN
     and LN-Scaling together (not a paper's system) s multiplies the raw sublayer input.
     N is RMSNorm, LayerNorm or DyT (cfg.norm). QK-norm (cfg.qk_norm, GPT+) is RMSNorm over
     the head dim whatever cfg.norm is, with learnable gains shared by the heads: one for q
@@ -186,19 +186,20 @@ class ANGPTBlock(_HookedBlock):
         h_M = nu_d W_d (u * nu_acf SiLU(z))
         h   = nu(alpha_M) * (h + alpha_M * (h_M - h))
 
-    Every nu comes from angpt.factors. Choices where the paper is silent
-    (methods.md §8), each with its switch where the book needs an ablation:
+    Every nu comes from angpt.factors. Choices where the paper is silent (see the book's page
+    'Choices where the papers are silent', book/choices.md), each with its switch where the
+    book needs an ablation:
       - QK-norm kept exact: per-head L2 after a standard RoPE, learnable s_qk (init 1,
-        scale 1/sqrt(d_m)), softmax scale sqrt(d_h) (row 2). Norm erases nu_qkv on q, k, so
+        scale 1/sqrt(d_m)), softmax scale sqrt(d_h). Norm erases nu_qkv on q, k, so
         it matters for v only. cfg.qk_norm=False drops Norm and s_qk: q, k are then ~unit
         per head through nu_qkv alone.
-      - no attention averaging factor (row 1); cfg.attn_factor 'sqrt_t' / 'exact' add one.
+      - no attention averaging factor; cfg.attn_factor 'sqrt_t' / 'exact' add one.
       - SiLU input sqrt(d_m) nu_uz W_z h, nu_acf = 1/sqrt(E SiLU(x)^2), x ~ N(0, 1/ratio);
-        no s_u, s_v (row 3).
-      - alpha a vector in R^{d_m} used as |alpha|, nu(alpha) per dimension (row 4);
+        no s_u, s_v.
+      - alpha a vector in R^{d_m} used as |alpha|, nu(alpha) per dimension;
         cfg.lerp_factor=False drops nu(alpha) (the paper: unstable).
-      - alpha init cfg.alpha_init (0.05), scale 1/sqrt(d_m) (row 5).
-      - weights: rows (input dim) bounded by 1, set to 1 at init (row 6; angpt.constraints,
+      - alpha init cfg.alpha_init (0.05), scale 1/sqrt(d_m).
+      - weights: rows (input dim) bounded by 1, set to 1 at init (angpt.constraints,
         switch cfg.weight_constraint).
       - cfg.factor_scale multiplies every factor except nu(alpha).
     """

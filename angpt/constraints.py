@@ -4,7 +4,7 @@ Which matrices and which axis (PyTorch layout W in R^{out x in}; `dim` is the ax
 norm is taken over, so dim=1 constrains rows, vectors in the input space, and dim=0
 constrains columns, vectors in the output space):
 
-    matrix              shape           nGPT (methods.md §3.3)   anGPT (§4.6)
+    matrix              shape           nGPT (Loshchilov 2024)   anGPT (Franke 2025)
     embed.weight        V x d_m         dim 1 (rows)             dim 1 (rows)
     attn.qkv.weight     3 d_m x d_m     dim 1 (rows)             dim 1 (rows)
     attn.proj.weight    d_m x d_m       dim 0 (columns)          dim 1 (rows)

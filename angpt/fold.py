@@ -1,7 +1,8 @@
 """Fold anGPT's constant factors into its weights: same outputs, no normalization left.
 
 After training, alpha and s_z are frozen, so every factor of an anGPT block is a constant
-(methods.md §4.10; derived there, checked here by `fold_error` and the tests):
+(Franke et al. 2025 fold them for zero inference overhead; the book's page 'Zero-overhead
+inference', book/09_inference.md, derives it; `fold_error` and the tests check it):
 
   projections   W_qkv' = nu_qkv W_qkv      (on q, k it is removed by QK-norm anyway)
                 W_o'   = nu_p W_o

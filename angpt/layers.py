@@ -61,7 +61,7 @@ class HookPoint(nn.Module):
 
 
 class Scale(nn.Module):
-    """A learnable vector with nGPT's reparameterization (nGPT §2.5; methods.md §1).
+    """A learnable vector with nGPT's reparameterization (Loshchilov et al. 2024, nGPT, arXiv:2410.01131).
 
     The stored parameter s_hat starts at `scale`; the forward pass returns
     s = s_hat * (init / scale), which equals `init` at initialization. Under Adam the step
@@ -324,7 +324,7 @@ class RoPE(nn.Module):
     Position t rotates the pair (x_i, x_{i+d/2}) by the angle t * base^(-2i/d). A rotation
     preserves the norm of every vector, and <R_m q, R_n k> depends on n - m only; both are
     tested. (The public nGPT code splits sin/cos by halves and never adds the cos and sin
-    terms, so it neither preserves norms nor gives relative scores; methods.md §3.5.)
+    terms, so it neither preserves norms nor gives relative scores.)
     Because it preserves norms, it commutes with exact L2 normalization.
     """
 
@@ -361,7 +361,8 @@ def attention_probs(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Ten
 def causal_attention(q, k, v, scale: float, attn_factor: str = "none") -> torch.Tensor:
     """softmax(scale * q k^T + causal mask) v, per head; q, k, v: (B, n_h, T, d_h).
 
-    attn_factor (anGPT's open averaging factor, methods.md §4.3):
+    attn_factor (anGPT's open averaging factor; the book's page 'Every normalization factor of
+    anGPT, derived and checked', book/02_factors.md, section 3 'The attention average'):
       'none'    plain attention output (the default: attention treated as sparse)
       'sqrt_t'  multiply the output at position t (0-based) by sqrt(t + 1): the factor that
                 restores unit norm under uniform (dense) causal attention

@@ -32,10 +32,11 @@ def _is_compiling() -> bool:
 class Transformer(nn.Module):
     """A decoder-only language model of any arch in `ModelConfig`.
 
-    Choices made here (methods.md §8, schemes.md):
+    Choices made here where the papers are silent (see the book's page 'Choices where the
+    papers are silent', book/choices.md):
       - untied head for every arch;
       - GPT family: final norm N_final except when the last layer is Post-LN (Post-LN,
-        or Mix-LN with every layer post): its stream is already normalized (schemes.md §0);
+        or Mix-LN with every layer post): its stream is already normalized;
         Peri-LN has no extra norm on the embedding (optional in the paper);
         init N(0, init_std), residual projections (attn.proj, mlp.proj) at
         init_std/sqrt(2 L), except with LN-Scaling, whose README asks for plain init;
