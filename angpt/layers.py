@@ -22,6 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _module  # its global hooks: HookPoint.watched
 
 # --------------------------------------------------------------------------------------
 # Hooks and scales
@@ -54,10 +55,9 @@ class HookPoint(nn.Module):
         A block may skip computing an activation in the exact form its hook names (e.g.
         anGPT's sublayer output times its constant factor, which it folds into the LERP
         coefficient) when nobody is watching."""
-        from torch.nn.modules import module as _m
-
         return (self.cache is not None or bool(self._forward_hooks) or bool(self._forward_pre_hooks)
-                or bool(getattr(_m, "_global_forward_hooks", None)) or bool(getattr(_m, "_global_forward_pre_hooks", None)))
+                or bool(getattr(_module, "_global_forward_hooks", None))
+                or bool(getattr(_module, "_global_forward_pre_hooks", None)))
 
 
 class Scale(nn.Module):

@@ -88,3 +88,27 @@ def test_folded_angpt_leaves_nothing_a_weight_could_absorb():
         idx = torch.randint(0, 256, (1, 8))
         assert _weight_only_kernels(model, idx)  # anGPT itself: |alpha|, nu(alpha), s_z, ... (the test can fail)
         assert _weight_only_kernels(fold(model), idx) == []
+
+
+def test_angpt_hooks_still_see_and_replace_the_scaled_sublayer_outputs():
+    """anGPT folds each sublayer's constant into its LERP coefficient; a cache or a hook still
+    gets nu_p W_o o (and nu_d W_d m), and what a hook returns is what the LERP mixes in."""
+    from angpt.blocks import lerp_coefficients
+
+    torch.manual_seed(0)
+    model = build_model(preset("angpt", d_model=32, n_heads=2, seq_len=8, n_layers=2))
+    idx = torch.randint(0, 256, (2, 8))
+    logits, cache = model.run_with_cache(idx)
+    torch.testing.assert_close(logits, model(idx))  # watched or not, the same numbers
+    blk = model.blocks[0]
+    h = cache["blocks.0.hook_resid_pre"]
+    blk.attn.defer_out_scale = False  # the sublayer with its own constant
+    torch.testing.assert_close(cache["blocks.0.hook_attn_out"], blk.attn(h))
+    blk.attn.defer_out_scale = True
+    handle = blk.hook_attn_out.register_forward_hook(lambda module, args, out: torch.zeros_like(out))
+    try:
+        _, ablated = model.run_with_cache(idx)
+    finally:
+        handle.remove()
+    A_att = lerp_coefficients([blk])[0][0]
+    torch.testing.assert_close(ablated["blocks.0.hook_resid_mid"], A_att * h)  # the LERP mixed in zeros
