@@ -13,6 +13,10 @@ of each model's median to the baseline's. The training step is `angpt.train.trai
 the function the training loop runs (forward, backward, divergence check, clipping,
 AdamW/Adam step, weight constraint), on a fixed batch of real text. The forward-only time is
 one forward pass under torch.no_grad (what inference pays, before any folding).
+
+Next to each time the tables give what the step dispatches (`op_counts`, `count_ops`): ATen
+ops, the kernels among them and the bytes they write. These counts are deterministic, so a
+test can assert them (tests/test_perf.py) where a timing could only be reported.
 """
 
 from __future__ import annotations
