@@ -4,7 +4,7 @@
     python -m angpt bench --size full --out book/results/bench.json
     python -m angpt bench --inference --size full --out book/results/bench_inference.json   # chapter 9
 
-How (style.md §6): all models are built once on the same device and timed round-robin,
+How: all models are built once on the same device and timed round-robin,
 one step each in turn, the order rotated every round, so drifts of clock speed, cache or
 other load hit every model alike. The first `warmup` rounds are not timed (allocator,
 cuDNN/cuBLAS heuristics, torch.compile). Each timed step is bracketed by
@@ -13,6 +13,10 @@ of each model's median to the baseline's. The training step is `angpt.train.trai
 the function the training loop runs (forward, backward, divergence check, clipping,
 AdamW/Adam step, weight constraint), on a fixed batch of real text. The forward-only time is
 one forward pass under torch.no_grad (what inference pays, before any folding).
+
+Next to each time the tables give what the step dispatches (`op_counts`, `count_ops`): ATen
+ops, the kernels among them and the bytes they write. These counts are deterministic, so a
+test can assert them (tests/test_perf.py) where a timing could only be reported.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 
 from .config import TrainConfig, preset
 
-PAPER_STEP_TIME = {  # anGPT paper, 0.5B on 4xA100 (methods.md §4.9): seconds per step
+PAPER_STEP_TIME = {  # anGPT paper (Franke et al. 2025), 0.5B on 4xA100: seconds per step
     "gpt+": 0.1416, "ngpt": 0.1552, "angpt": 0.1455,
 }
 BENCH_SIZES = {
@@ -109,6 +113,11 @@ def step_times(models=MODELS, size: str = "quick", steps: int = 30, warmup: int 
         "steps": steps, "warmup": warmup, "compile": compile, "baseline": baseline,
         "n_params": {m: sum(p.numel() for p in built[m][0].parameters()) for m in models},
     }
+    # what each step dispatches (deterministic; a CPU-visible proxy for a GPU's launch and memory cost)
+    result["op_counts"] = {m: _brief(op_counts(built[m][4], batch_size=B, device=str(dev))) for m in models}
+    if forward:
+        result["op_counts_forward"] = {m: _brief(op_counts(built[m][4], batch_size=B, inference=True,
+                                                           device=str(dev))) for m in models}
     parts = {"train_step": round_robin(train_fn)}
     if forward:
         for m in models:
@@ -123,25 +132,50 @@ def step_times(models=MODELS, size: str = "quick", steps: int = 30, warmup: int 
     return result
 
 
+def _brief(counts: dict) -> dict:
+    """op_counts without the per-op detail (what the bench result keeps)."""
+    return {k: v for k, v in counts.items() if k != "by_op"}
+
+
 def format_table(result: dict) -> str:
     """The ratio table as text."""
     models = list(result["train_step"])
     lines = [f"device: {result['device']}; size {result['size']} {result['model']}, batch {result['batch_size']}; "
              f"median of {result['steps']} interleaved steps after {result['warmup']} warm-up rounds"
              f"{', torch.compile' if result['compile'] else ''}"]
+    counts, fcounts = result.get("op_counts"), result.get("op_counts_forward")
     head = f"{'model':<8} {'params':>10} {'train step ms':>14} {'ratio':>7} {'paper':>7}"
+    if counts:
+        head += f" {'ops':>6} {'kernels':>7} {'MB':>8}"
     if "forward" in result:
         head += f" {'forward ms':>11} {'ratio':>7}"
+        if fcounts:
+            head += f" {'ops':>6} {'kernels':>7} {'MB':>8}"
     lines += [head, "-" * len(head)]
     paper = result["paper_ratios"]["train_step"]
+
+    def cells(c: dict) -> str:
+        return f" {c['total_ops']:>6} {c['total_kernels']:>7} {c['total_bytes'] / 1e6:>8.1f}"
+
     for m in models:
         ts = result["train_step"][m]
         row = (f"{m:<8} {result['n_params'][m]:>10,} {ts['median_ms']:>14.2f} "
                f"{result['ratios']['train_step'][m]:>7.3f} {paper.get(m, float('nan')):>7.3f}")
+        if counts:
+            row += cells(counts[m])
         if "forward" in result:
             row += f" {result['forward'][m]['median_ms']:>11.2f} {result['ratios']['forward'][m]:>7.3f}"
+            if fcounts:
+                row += cells(fcounts[m])
         lines.append(row)
     lines.append("paper: anGPT paper, 0.5B on 4xA100 (train step only)")
+    if counts:
+        lines.append("ops: ATen ops per step (angpt.bench.op_counts); kernels: those that write a tensor; "
+                     "MB: bytes they write")
+        for m in models:
+            c = counts[m]
+            lines.append(f"  {m:<8} train step by phase: " + ", ".join(
+                f"{p} {c['ops'][p]} ops / {c['kernels'][p]} kernels" for p in c["ops"]))
     return "\n".join(lines)
 
 
@@ -153,7 +187,7 @@ def format_table(result: dict) -> str:
 # one new token (B, 1) attending to a KV cache of `context` tokens (angpt.decode), which
 # is what each generated token costs. Same round-robin timing as `step_times`.
 
-PAPER_INFERENCE_OVERHEAD = {"ngpt": 0.03, "angpt": 0.0}  # anGPT paper (methods.md §4.9), vs GPT+
+PAPER_INFERENCE_OVERHEAD = {"ngpt": 0.03, "angpt": 0.0}  # anGPT paper (Franke et al. 2025), vs GPT+
 INFERENCE_MODELS = ("gpt+", "ngpt", "angpt", "angpt:folded")
 INFERENCE_SIZES = {
     "quick": {
@@ -300,12 +334,15 @@ def inference(models=INFERENCE_MODELS, size: str = "quick", sizes: dict | None =
                         cache.restore(state)  # list copies: microseconds, the same for every model
                         forward_cached(model, ctx[:, -1:], cache)
                     fns[m] = step
+            counts = {m: _brief(count_ops(fns[m])) for m in models}  # what one call dispatches
             times = _round_robin(fns, steps, warmup, sync)
             base = statistics.median(times[baseline])
             for m in models:
                 q = _quantiles(times[m])
+                c = counts[m]
                 result["rows"].append({"size": label, **shape, "model": m, **q,
-                                       "ratio": statistics.median(times[m]) / base})
+                                       "ratio": statistics.median(times[m]) / base, "ops": c["total_ops"],
+                                       "kernels": c["total_kernels"], "bytes": c["total_bytes"]})
             if shape not in result["shapes"]:
                 result["shapes"].append(shape)
         del built
@@ -336,6 +373,12 @@ def format_inference_table(result: dict) -> str:
     for (size, shape), by in rows.items():
         cells = "".join(f"{by[m]['median_ms']:.2f} ({by[m]['ratio']:.3f})".rjust(w) for m in models)
         lines.append(f"{size:<10} {shape:<22}" + cells)
+    if all("ops" in r for r in result["rows"]):
+        lines += ["", "ATen ops per call / kernels (ops that write a tensor) / MB written (angpt.bench.count_ops)",
+                  head, "-" * len(head)]
+        for (size, shape), by in rows.items():
+            cells = "".join(f"{by[m]['ops']}/{by[m]['kernels']}/{by[m]['bytes'] / 1e6:.2f}".rjust(w) for m in models)
+            lines.append(f"{size:<10} {shape:<22}" + cells)
     if result["fold_error"]:
         errs = ", ".join(f"{k}: {v:.1e}" for k, v in result["fold_error"].items())
         lines.append(f"fold: max relative logit error (float32) {errs}")
@@ -395,6 +438,158 @@ def forward_ops(model: torch.nn.Module, idx: torch.Tensor) -> dict:
     for op, n in c.ops.items():
         groups[group_of.get(op, "other")] += n
     return {"ops": dict(sorted(c.ops.items())), "groups": dict(groups)}
+
+
+# ------------------------------------------------------------------------------ op counts
+#
+# A GPU step at our sizes is bound by kernel launches and memory traffic, not by FLOPs, so
+# every extra elementwise op costs time there even where a CPU barely notices it. Counting
+# the ATen ops a step dispatches (below autograd, so backward ops count too) makes that cost
+# visible and deterministic on any machine. "Bytes" is a proxy for memory traffic: the sum of
+# the sizes of the tensors the ops write (views, which write nothing, are left out).
+
+TRAIN_PHASES = ("forward", "backward", "optimizer", "constraint")
+
+
+class OpCounter:
+    """A TorchDispatchMode that counts, per phase, the ATen ops run, the kernels among them
+    (ops that write a tensor: views, metadata and host reads such as .item() write none) and
+    the bytes those kernels write.
+
+        counter = OpCounter()
+        with counter:
+            counter.phase = "forward"; ...
+            counter.phase = "backward"; ...
+        counter.ops["forward"]      # Counter {aten op name: calls}
+        counter.kernels["forward"], counter.bytes["forward"]
+    """
+
+    def __init__(self):
+        from collections import Counter, defaultdict
+
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                counter._record(func, out)
+                return out
+
+        self._mode = _Mode()
+        self.phase = "all"
+        self.ops: dict[str, Counter] = defaultdict(Counter)
+        self.kernels: dict[str, int] = defaultdict(int)
+        self.bytes: dict[str, int] = defaultdict(int)
+
+    def _record(self, func, out) -> None:
+        self.ops[self.phase][func.overloadpacket.__name__] += 1
+        returns = func._schema.returns
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        written = 0
+        wrote = False
+        for i, t in enumerate(outs):
+            if not isinstance(t, torch.Tensor):
+                continue
+            alias = returns[i].alias_info if i < len(returns) else None
+            if alias is not None and not alias.is_write:  # a view: no memory written
+                continue
+            wrote = True
+            written += t.numel() * t.element_size()
+        self.kernels[self.phase] += wrote
+        self.bytes[self.phase] += written
+
+    def __enter__(self):
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._mode.__exit__(*exc)
+
+    def summary(self, phases) -> dict:
+        """{'ops': {phase: n}, 'kernels': {phase: n}, 'bytes': {phase: n}} and their totals."""
+        out = {"ops": {p: sum(self.ops[p].values()) for p in phases},
+               "kernels": {p: self.kernels[p] for p in phases},
+               "bytes": {p: self.bytes[p] for p in phases}}
+        for key in ("ops", "kernels", "bytes"):
+            out[f"total_{key}"] = sum(out[key].values())
+        out["by_op"] = {p: dict(sorted(self.ops[p].items())) for p in phases}
+        return out
+
+
+def count_ops(fn) -> dict:
+    """OpCounter.summary of one call of fn(), as the single phase 'call'."""
+    c = OpCounter()
+    c.phase = "call"
+    with c:
+        fn()
+    return c.summary(["call"])
+
+
+def op_counts(cfg, batch_size: int = 2, seq_len: int | None = None, inference: bool = False,
+              folded: bool = False, seed: int = 0, device: str = "cpu") -> dict:
+    """ATen ops and bytes written per training step of the model `cfg` (a ModelConfig or a
+    preset name), by phase: OpCounter.summary, {'ops' | 'kernels' | 'bytes': {phase: n},
+    'total_ops', 'total_kernels', 'total_bytes', 'by_op': {phase: {aten op: n}}}. The count
+    is deterministic: it depends on the code path, not on timing or data.
+
+    Training (`inference=False`): the phases of `angpt.train.train_step`, run in its order
+    after one untimed step (so Adam's state exists): 'forward' (loss), 'backward',
+    'optimizer' (divergence checks, gradient clipping, Adam, zero_grad) and 'constraint'
+    (the weight projection). Inference: one forward pass under torch.no_grad in eval mode,
+    as phase 'forward'; `folded` counts the anGPT's fold (angpt.fold) instead.
+    """
+    from .constraints import constrain_
+    from .model import build_model
+    from .train import autocast, make_optimizer, resolve_device, train_step
+
+    if isinstance(cfg, str):
+        cfg = preset(cfg)
+    dev = resolve_device(device)
+    T = cfg.seq_len if seq_len is None else seq_len
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, cfg.vocab_size, (batch_size, T), generator=g).to(dev)
+    y = torch.randint(0, cfg.vocab_size, (batch_size, T), generator=g).to(dev)
+    torch.manual_seed(seed)
+    model = build_model(cfg).to(dev)
+    if folded:
+        if not inference:
+            raise ValueError("folded=True counts a forward pass: pass inference=True (a folded model does not train)")
+        from .fold import fold
+
+        model = fold(model)
+    c = OpCounter()
+    if inference:
+        model.eval()
+        with torch.no_grad(), autocast(dev), c:
+            c.phase = "forward"
+            model(x)
+    else:
+        import math
+
+        from .train import loss_fn
+
+        model.train()
+        tcfg = TrainConfig.for_arch(cfg.arch)
+        opt = make_optimizer(model, tcfg, dev)
+        train_step(model, model, opt, x, y, tcfg.grad_clip)  # Adam's state now exists
+        params = [p for group in opt.param_groups for p in group["params"]]
+        clip = tcfg.grad_clip if tcfg.grad_clip > 0 else float("inf")
+        with c:  # train_step, phase by phase (tests/test_bench.py checks the sum against it)
+            c.phase = "forward"
+            with autocast(dev):
+                loss = loss_fn(model, x, y)
+            c.phase = "backward"
+            loss.backward()
+            c.phase = "optimizer"
+            assert math.isfinite(loss.item())
+            assert math.isfinite(torch.nn.utils.clip_grad_norm_(params, clip).item())
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            c.phase = "constraint"
+            constrain_(model, check=False)
+    return c.summary(("forward",) if inference else TRAIN_PHASES)
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -483,7 +678,8 @@ def main(args: argparse.Namespace, save_result=None) -> int:
     return 0
 
 
-__all__ = ["step_times", "format_table", "PAPER_STEP_TIME", "BENCH_SIZES", "add_arguments", "main"]
+__all__ = ["step_times", "format_table", "PAPER_STEP_TIME", "BENCH_SIZES", "add_arguments", "main", "op_counts",
+           "count_ops", "OpCounter", "TRAIN_PHASES"]
 
 
 def inference_main(args: argparse.Namespace, save_result=None) -> int:

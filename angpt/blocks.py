@@ -51,7 +51,7 @@ class _HookedBlock(nn.Module):
 def layer_placement(cfg: ModelConfig, layer: int) -> str:
     """Where the norm of layer `layer` (0-based) sits: 'pre', 'post' or 'peri'.
 
-    Mix-LN (schemes.md §2): Post-LN in the first floor(mix_fraction * L) layers, Pre-LN
+    Mix-LN (Li et al. 2025, arXiv:2412.13795): Post-LN in the first floor(mix_fraction * L) layers, Pre-LN
     after (mix_fraction 0.25: 3 of 12 layers, as in the official scripts). Note that with
     L < 4 and the default fraction no layer is Post-LN.
     """
@@ -68,7 +68,7 @@ class GPTBlock(_HookedBlock):
         Post-LN   h <- N(h + F(s * h))
         Mix-LN    Post-LN in the first layers, Pre-LN after
     s = 1/sqrt(layer) with LN-Scaling (cfg.depth_scaling; 1-based layer, the factor
-    multiplies the norm output including its gain, schemes.md §4.1), else 1. With Post-LN
+    multiplies the norm output including its gain, as in Sun et al. 2025, arXiv:2502.05795), else 1. With Post-LN
     and LN-Scaling together (not a paper's system) s multiplies the raw sublayer input.
     N is RMSNorm, LayerNorm or DyT (cfg.norm). QK-norm (cfg.qk_norm, GPT+) is RMSNorm over
     the head dim whatever cfg.norm is, with learnable gains shared by the heads: one for q
@@ -186,19 +186,20 @@ class ANGPTBlock(_HookedBlock):
         h_M = nu_d W_d (u * nu_acf SiLU(z))
         h   = nu(alpha_M) * (h + alpha_M * (h_M - h))
 
-    Every nu comes from angpt.factors. Choices where the paper is silent
-    (methods.md §8), each with its switch where the book needs an ablation:
+    Every nu comes from angpt.factors. Choices where the paper is silent (see the book's page
+    'Choices where the papers are silent', book/choices.md), each with its switch where the
+    book needs an ablation:
       - QK-norm kept exact: per-head L2 after a standard RoPE, learnable s_qk (init 1,
-        scale 1/sqrt(d_m)), softmax scale sqrt(d_h) (row 2). Norm erases nu_qkv on q, k, so
+        scale 1/sqrt(d_m)), softmax scale sqrt(d_h). Norm erases nu_qkv on q, k, so
         it matters for v only. cfg.qk_norm=False drops Norm and s_qk: q, k are then ~unit
         per head through nu_qkv alone.
-      - no attention averaging factor (row 1); cfg.attn_factor 'sqrt_t' / 'exact' add one.
+      - no attention averaging factor; cfg.attn_factor 'sqrt_t' / 'exact' add one.
       - SiLU input sqrt(d_m) nu_uz W_z h, nu_acf = 1/sqrt(E SiLU(x)^2), x ~ N(0, 1/ratio);
-        no s_u, s_v (row 3).
-      - alpha a vector in R^{d_m} used as |alpha|, nu(alpha) per dimension (row 4);
+        no s_u, s_v.
+      - alpha a vector in R^{d_m} used as |alpha|, nu(alpha) per dimension;
         cfg.lerp_factor=False drops nu(alpha) (the paper: unstable).
-      - alpha init cfg.alpha_init (0.05), scale 1/sqrt(d_m) (row 5).
-      - weights: rows (input dim) bounded by 1, set to 1 at init (row 6; angpt.constraints,
+      - alpha init cfg.alpha_init (0.05), scale 1/sqrt(d_m).
+      - weights: rows (input dim) bounded by 1, set to 1 at init (angpt.constraints,
         switch cfg.weight_constraint).
       - cfg.factor_scale multiplies every factor except nu(alpha).
     """
@@ -213,23 +214,70 @@ class ANGPTBlock(_HookedBlock):
             attn_factor=cfg.attn_factor, **_qk_options(cfg))
         self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp, u_factor=f["nu_uz"], z_factor=f["gate_scale"] * f["nu_uz"],
                           act_factor=f["nu_acf"], out_factor=f["nu_d"])
+        # each sublayer's constant output factor (nu_p nu_qkv; nu_uz nu_acf nu_d) rides on the
+        # LERP's coefficient nu(alpha) alpha instead of on a (B, T, d_m) activation
+        self.attn.defer_out_scale = self.mlp.defer_out_scale = True
         self.alpha_attn, self.alpha_mlp = _alpha(cfg), _alpha(cfg)
         self._add_hooks()
 
     def lerp(self, h: torch.Tensor, x: torch.Tensor, alpha: Scale) -> torch.Tensor:
-        """nu(alpha) * (h + alpha * (x - h)), per dimension, with |alpha|."""
+        """nu(alpha) * (h + alpha * (x - h)), per dimension, with |alpha| (the reference form;
+        `forward` computes the same with coefficients from `lerp_coefficients`)."""
         a = alpha().abs()  # (d_m,)
         nu = factors.nu_lerp(a) if self.lerp_factor else torch.ones_like(a)  # (d_m,)
         # nu (h + a (x - h)) = (nu (1 - a)) h + (nu a) x: two d_m-vectors, one fused multiply-add
         return torch.addcmul((nu * (1 - a)) * h, nu * a, x)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m), norm ~ 1
+    def forward(self, h: torch.Tensor, coefs: tuple | None = None) -> torch.Tensor:  # h: (B, T, d_m), norm ~ 1
+        """coefs: this block's LERP coefficients from `lerp_coefficients` (the Transformer
+        computes every block's at once); None computes them here."""
+        if coefs is None:
+            coefs = lerp_coefficients([self])[0]
+        A_att, B_att, C_att, A_mlp, B_mlp, C_mlp = coefs
         h = self.hook_resid_pre(h)
-        a = self.hook_attn_out(self.attn(h))  # nu_p W_o o, norm ~ 1
-        h = self.hook_resid_mid(self.lerp(h, a, self.alpha_attn))
-        m = self.hook_mlp_out(self.mlp(h))  # nu_d W_d m, norm ~ 1
-        h = self.hook_resid_post(self.lerp(h, m, self.alpha_mlp))
+        a = self.attn(h)  # W_o o; with nu_p nu_qkv it is hook_attn_out, norm ~ 1
+        h = self.hook_resid_mid(_mix(h, a, A_att, B_att, C_att, self.hook_attn_out, self.attn.out_scale))
+        m = self.mlp(h)  # W_d m; with nu_uz nu_acf nu_d it is hook_mlp_out, norm ~ 1
+        h = self.hook_resid_post(_mix(h, m, A_mlp, B_mlp, C_mlp, self.hook_mlp_out, self.mlp.out_scale))
         return h
+
+
+def _mix(h, y, A, B, C, hook: HookPoint, c: float) -> torch.Tensor:
+    """The LERP A h + B (c y) of the stream h and a sublayer's output y without its constant c,
+    as A h + C y with C = c B; in the hook's form (c y, which a hook may replace) when watched."""
+    if hook.watched:
+        return torch.addcmul(A * h, B, hook(_mul(y, c)))
+    return torch.addcmul(A * h, C, y)
+
+
+def lerp_coefficients(blocks) -> list[tuple[torch.Tensor, ...]]:
+    """Every anGPT block's LERP coefficients in one pass, [(A_att, B_att, C_att, A_mlp, B_mlp,
+    C_mlp)] per block, each (d_m,):
+
+        A = nu(a) (1 - a),   B = nu(a) a,   C = c B,   a = |alpha|
+
+    with c the sublayer's constant output factor (its `out_scale`). All 2 L alphas are stacked
+    and go through |.|, nu and the products together: a dozen small kernels per forward pass
+    instead of a dozen per LERP (the values are the same, element by element).
+    """
+    L = len(blocks)
+    first = blocks[0].alpha_attn
+    raw = torch.stack([b.alpha_attn.raw for b in blocks] + [b.alpha_mlp.raw for b in blocks])  # (2 L, d_m)
+    a = (raw * (first.init / first.scale)).abs()  # = alpha().abs() of each
+    one_minus_a = 1 - a
+    if blocks[0].lerp_factor:
+        nu = (a * a + one_minus_a ** 2) ** -0.5  # factors.nu_lerp, the same operations
+        A, B = nu * one_minus_a, nu * a
+    else:
+        A, B = one_minus_a, a
+    C = []
+    for half, scales in ((B[:L], [b.attn.out_scale for b in blocks]), (B[L:], [b.mlp.out_scale for b in blocks])):
+        if len(set(scales)) == 1:  # one cfg, one constant per sublayer kind: a scalar multiply
+            C += _mul(half, scales[0]).unbind(0)
+        else:
+            C += (half * torch.tensor(scales, dtype=B.dtype, device=B.device)[:, None]).unbind(0)
+    A, B = A.unbind(0), B.unbind(0)
+    return [(A[i], B[i], C[i], A[L + i], B[L + i], C[L + i]) for i in range(L)]
 
 
 class FoldedBlock(_HookedBlock):
@@ -248,7 +296,7 @@ class FoldedBlock(_HookedBlock):
         self.layer = layer
         self.attn = CausalSelfAttention(
             cfg.d_model, cfg.n_heads, cfg.seq_len, qk_norm="l2" if cfg.qk_norm else None,
-            softmax_scale=math.sqrt(cfg.d_head), attn_factor=cfg.attn_factor, **_qk_options(cfg))
+            softmax_scale=math.sqrt(cfg.d_head), attn_factor=cfg.attn_factor, folded=True, **_qk_options(cfg))
         self.mlp = SwiGLU(cfg.d_model, cfg.d_mlp)
         self._add_hooks()
 
@@ -271,4 +319,4 @@ def make_block(cfg: ModelConfig, layer: int, folded: bool = False) -> nn.Module:
 
 
 __all__ = ["GPTBlock", "NGPTBlock", "ANGPTBlock", "FoldedBlock", "BLOCKS", "make_block",
-           "layer_placement", "angpt_factors"]
+           "layer_placement", "angpt_factors", "lerp_coefficients"]

@@ -4,7 +4,7 @@ Which matrices and which axis (PyTorch layout W in R^{out x in}; `dim` is the ax
 norm is taken over, so dim=1 constrains rows, vectors in the input space, and dim=0
 constrains columns, vectors in the output space):
 
-    matrix              shape           nGPT (methods.md §3.3)   anGPT (§4.6)
+    matrix              shape           nGPT (Loshchilov 2024)   anGPT (Franke 2025)
     embed.weight        V x d_m         dim 1 (rows)             dim 1 (rows)
     attn.qkv.weight     3 d_m x d_m     dim 1 (rows)             dim 1 (rows)
     attn.proj.weight    d_m x d_m       dim 0 (columns)          dim 1 (rows)
@@ -22,6 +22,8 @@ to norm exactly 1 along their axes whatever the projection. Both run in float32 
 """
 
 from __future__ import annotations
+
+import weakref
 
 import torch
 from torch import nn
@@ -54,39 +56,62 @@ def _check_model(model, fn: str) -> None:
                          f"got {type(model).__name__}")
 
 
+# The projection runs over stacked rows: every constrained vector of one length goes into one
+# (N, k) matrix (nGPT's column-constrained W_o, W_d enter transposed), is normalized there and
+# copied back with one foreach copy. A handful of kernels per step, whatever the depth,
+# instead of four per matrix. The plan (which parameters, which axis) is resolved once per
+# model, not by name on every call.
+_PLANS: "weakref.WeakKeyDictionary[nn.Module, list]" = weakref.WeakKeyDictionary()
+
+
+def _plan(model: nn.Module) -> list[list[tuple[str, nn.Parameter, int]]]:
+    """constrained_weights(model) grouped by vector length (cached per model)."""
+    plan = _PLANS.get(model)
+    if plan is None:
+        groups: dict[int, list] = {}
+        for name, p, dim in constrained_weights(model):
+            groups.setdefault(p.shape[dim], []).append((name, p, dim))
+        plan = _PLANS[model] = list(groups.values())
+    return plan
+
+
 @torch.no_grad()
-def _project_(model: nn.Module, mode: str) -> nn.Module:
-    finite = []  # one flag per matrix, read with a single sync at the end
-    for name, p, dim in constrained_weights(model):
-        w = p.detach().float()
-        n = w.norm(dim=dim, keepdim=True)
-        finite.append((name, torch.isfinite(n).all()))
-        if mode == "unit":
-            w = w / n.clamp_min(1e-12)
-        elif mode == "bound":
-            w = w / n.clamp_min(1.0)
-        else:
-            raise ValueError(f"unknown weight constraint {mode!r}; valid choices: 'unit', 'bound', 'none'")
-        p.copy_(w.to(p.dtype))
-    if finite and not bool(torch.stack([f for _, f in finite]).all()):
-        bad = [name for name, f in finite if not bool(f)]
+def _project_(model: nn.Module, mode: str, check: bool = True) -> nn.Module:
+    if mode not in ("unit", "bound"):
+        raise ValueError(f"unknown weight constraint {mode!r}; valid choices: 'unit', 'bound', 'none'")
+    finite = []  # one flag per group, read with a single sync at the end (only with check)
+    for group in _plan(model):
+        rows = [p if dim == 1 else p.t() for _, p, dim in group]  # (n_i, k): the constrained vectors
+        W = torch.cat(rows).float()  # (N, k)
+        n = torch.linalg.vector_norm(W, dim=1, keepdim=True)  # (N, 1)
+        if check:
+            finite.append(torch.isfinite(n).all())
+        W = W / n.clamp_min(1e-12 if mode == "unit" else 1.0)
+        parts = W.split([r.shape[0] for r in rows])
+        torch._foreach_copy_([p for _, p, _ in group], [w if dim == 1 else w.t() for w, (_, _, dim) in zip(parts, group)])
+    if finite and not bool(torch.stack(finite).all()):
+        bad = [name for name, p, dim in constrained_weights(model)
+               if not bool(torch.isfinite(p.detach().float().norm(dim=dim)).all())]
         raise ValueError(f"constrained weight(s) {bad} have a NaN or infinite norm; the projection cannot "
                          f"repair them (the weights diverged: reload a checkpoint or lower the lr)")
     return model
 
 
-def constrain_(model: nn.Module) -> nn.Module:
+def constrain_(model: nn.Module, check: bool = True) -> nn.Module:
     """The projection after each optimizer step, in place; returns the model.
 
     nGPT: renormalize to unit norm; anGPT: scale rows with norm > 1 back to 1; GPT and
     folded models: no-op. cfg.weight_constraint overrides the arch's own choice.
-    Raises ValueError if a constrained matrix has a NaN/inf norm (projecting would keep it).
+    check: raise ValueError if a constrained matrix has a NaN/inf norm (projecting would keep
+    it); this reads one flag from the device, a host sync. check=False never syncs: a
+    non-finite weight then stays non-finite (NaN/inf in, NaN/inf or 0 out) for the caller's
+    next check to find (the training loop's loss and checkpoint checks).
     """
     _check_model(model, "constrain_")
     mode = model.cfg.constraint
     if mode == "none":
         return model
-    return _project_(model, mode)
+    return _project_(model, mode, check)
 
 
 def normalize_(model: nn.Module) -> nn.Module:

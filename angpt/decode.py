@@ -27,14 +27,14 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from .layers import CausalSelfAttention, _mul
+from .layers import CausalSelfAttention
 
 
 class KVCache:
     """Keys and values of every attention layer for the tokens seen so far.
 
-    k[i], v[i]: (B, n_h, T_past, d_h) for layer i, after RoPE and QK-norm (what the scores
-    use), or None before the first call. `pos` is the number of cached positions.
+    k[i], v[i]: (B, n_h, T_past, d_h) for layer i, as `CausalSelfAttention.rope_qk` returns
+    them (after RoPE and QK-norm: what the scores use), or None before the first call. `pos` is the number of cached positions.
     `snapshot()` / `restore()` let a benchmark time one decoding step repeatedly from the
     same state (cheap: tensors are never modified in place, only replaced).
     """
@@ -74,8 +74,7 @@ def cached_attention(attn: CausalSelfAttention, h: torch.Tensor, cache: KVCache,
     """
     B, T, d_m = h.shape
     p0 = 0 if cache.k[layer] is None else cache.k[layer].shape[-2]
-    qkv = _mul(attn.qkv(h), attn.qkv_factor)  # (B, T, 3 d_m)
-    q, k, v = qkv.view(B, T, 3, attn.n_heads, attn.d_head).permute(2, 0, 3, 1, 4)  # (B, n_h, T, d_h)
+    q, k, v = attn.heads(attn.qkv(h))  # (B, n_h, T, d_h) each
     q, k = attn.rope_qk(q, k, start=p0)  # RoPE at positions p0.. and QK-norm, in the module's order
     if p0:
         k = torch.cat((cache.k[layer], k), dim=-2)  # (B, n_h, p0 + T, d_h)
@@ -84,24 +83,23 @@ def cached_attention(attn: CausalSelfAttention, h: torch.Tensor, cache: KVCache,
     S = p0 + T
     pos = torch.arange(p0, S, device=h.device)  # absolute positions of the queries
     if attn.attn_factor == "exact":
-        scores = (q @ k.transpose(-2, -1)) * attn.softmax_scale  # (B, n_h, T, S)
+        scores = (q @ k.transpose(-2, -1)) * attn.score_scale  # (B, n_h, T, S)
         mask = torch.arange(S, device=h.device)[None, :] <= pos[:, None]  # (T, S)
         a = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
         o = (a @ v) * a.pow(2).sum(-1, keepdim=True).rsqrt()
     else:
         if p0 == 0:  # prefill: the ordinary causal mask
-            o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.softmax_scale)
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.score_scale)
         elif T == 1:  # one new token sees everything cached: no mask
-            o = F.scaled_dot_product_attention(q, k, v, scale=attn.softmax_scale)
+            o = F.scaled_dot_product_attention(q, k, v, scale=attn.score_scale)
         else:  # a chunk after a cache: causal mask aligned bottom-right
             mask = torch.arange(S, device=h.device)[None, :] <= pos[:, None]  # (T, S)
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.softmax_scale)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.score_scale)
         if attn.attn_factor == "sqrt_t":
             o = o * (pos + 1).to(o.dtype).sqrt()[:, None]
         elif attn.attn_factor != "none":
             raise ValueError(f"unknown attn_factor {attn.attn_factor!r}; valid choices: 'none', 'sqrt_t', 'exact'")
-    o = o.transpose(1, 2).reshape(B, T, d_m)  # concat heads: (B, T, d_m)
-    return _mul(attn.proj(o), attn.out_factor)
+    return attn.output(o)  # concat heads, project, the module's output factor
 
 
 @contextmanager

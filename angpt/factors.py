@@ -117,7 +117,8 @@ def mlp_gate_std(mlp_ratio: int = 4) -> float:
 
 
 def angpt_factors(d_model: int, n_heads: int, mlp_ratio: int = 4) -> dict[str, float]:
-    """Every constant factor of an anGPT block, by name (methods.md §4.2).
+    """Every constant factor of an anGPT block, by name (Franke et al. 2025, arXiv:2505.22014; derived
+    and checked on the book's page book/02_factors.md).
 
     nu_qkv  per-head projection d_m -> d_h          sqrt(d_m/d_h)
     nu_p    attention output d_m (concat) -> d_m    sqrt(d_h/d_m): each head output is ~unit,

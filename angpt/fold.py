@@ -1,7 +1,8 @@
 """Fold anGPT's constant factors into its weights: same outputs, no normalization left.
 
 After training, alpha and s_z are frozen, so every factor of an anGPT block is a constant
-(methods.md §4.10; derived there, checked here by `fold_error` and the tests):
+(Franke et al. 2025 fold them for zero inference overhead; the book's page 'Zero-overhead
+inference', book/09_inference.md, derives it; `fold_error` and the tests check it):
 
   projections   W_qkv' = nu_qkv W_qkv      (on q, k it is removed by QK-norm anyway)
                 W_o'   = nu_p W_o
@@ -98,11 +99,15 @@ def fold(model: Transformer, check: bool = True) -> Transformer:
         # attention: P into the columns of W_qkv, P_new^{-1} D_b nu_p into the rows of W_o
         attn = blk.attn
         state[pre + "attn.qkv.weight"] = attn.qkv_factor * attn.qkv.weight.double() * P
-        for name in ("qk_norm", "k_norm"):  # QK-norm's gains (q and k, or one shared) stay as they are
-            norm = getattr(attn, name)
-            if norm is not None:
-                for key, t in norm.state_dict().items():
-                    state[f"{pre}attn.{name}.{key}"] = t.detach().double()
+        if attn.qk_norm is not None:  # QK-norm's gains, stored as used (the folded scale is plain)
+            g_q = attn.qk_norm.s_qk().detach().double()
+            g_k = g_q if attn.k_norm is None else attn.k_norm.s_qk().detach().double()
+            if out.blocks[i].attn.qk_gain_on_q:  # after RoPE q.k sees only the product: it goes on q
+                state[pre + "attn.qk_norm.s_qk.raw"] = g_q * g_k
+            else:
+                state[pre + "attn.qk_norm.s_qk.raw"] = g_q
+                if attn.k_norm is not None:
+                    state[pre + "attn.k_norm.s_qk.raw"] = g_k
         P, out_rows = _carry(blk, blk.alpha_attn, P, f"block {i}: an attention alpha")
         stream_scale[pre + "hook_resid_mid"] = P
         state[pre + "attn.proj.weight"] = out_rows[:, None] * attn.out_factor * attn.proj.weight.double()

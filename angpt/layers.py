@@ -22,6 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _module  # its global hooks: HookPoint.watched
 
 # --------------------------------------------------------------------------------------
 # Hooks and scales
@@ -47,9 +48,20 @@ class HookPoint(nn.Module):
             self.cache[self.name] = x.detach()
         return x
 
+    @property
+    def watched(self) -> bool:
+        """True when a cache or a hook (this module's or a global one) reads this activation.
+
+        A block may skip computing an activation in the exact form its hook names (e.g.
+        anGPT's sublayer output times its constant factor, which it folds into the LERP
+        coefficient) when nobody is watching."""
+        return (self.cache is not None or bool(self._forward_hooks) or bool(self._forward_pre_hooks)
+                or bool(getattr(_module, "_global_forward_hooks", None))
+                or bool(getattr(_module, "_global_forward_pre_hooks", None)))
+
 
 class Scale(nn.Module):
-    """A learnable vector with nGPT's reparameterization (nGPT §2.5; methods.md §1).
+    """A learnable vector with nGPT's reparameterization (Loshchilov et al. 2024, nGPT, arXiv:2410.01131).
 
     The stored parameter s_hat starts at `scale`; the forward pass returns
     s = s_hat * (init / scale), which equals `init` at initialization. Under Adam the step
@@ -62,6 +74,8 @@ class Scale(nn.Module):
         self.raw = nn.Parameter(torch.full((size,), self.scale))
 
     def forward(self) -> torch.Tensor:
+        if self.init == self.scale:  # s = s_hat: no kernel (nGPT's s_u, s_v; a folded model's gains)
+            return self.raw
         return self.raw * (self.init / self.scale)
 
     def extra_repr(self) -> str:
@@ -270,17 +284,33 @@ class QKNorm(nn.Module):
     """nGPT/anGPT QK-norm: exact per-head L2 normalization, then a learnable gain s_qk.
 
     s_qk has n_h * d_h = d_m entries (per head, per dimension, as in the official nGPT
-    code; methods.md §8 row 10), init 1, scale 1/sqrt(d_m). With unit q and k the logit
-    q.k = sum_i s_i^2 qhat_i khat_i is a weighted cosine.
+    code, which the anGPT paper keeps), init 1, scale 1/sqrt(d_m). With unit q and k the
+    logit q.k = sum_i s_i^2 qhat_i khat_i is a weighted cosine.
+
+    Speed: the normalization runs as torch's fused RMSNorm (one kernel on a GPU, like GPT+'s
+    QK-norm): rms_norm(x) = sqrt(d_h) x / sqrt(||x||^2 + d_h eps), which with eps = 1e-24 / d_h
+    is sqrt(d_h) times F.normalize(x, eps=1e-12) to float32 rounding (1e-24 = 1e-12^2 guards
+    a zero x the same way). `normalize` returns that sqrt(d_h) unit(x): CausalSelfAttention
+    divides its softmax scale by d_h instead of multiplying q and k by 1/sqrt(d_h).
     """
 
-    def __init__(self, n_heads: int, d_head: int, d_model: int):
+    def __init__(self, n_heads: int, d_head: int, d_model: int, plain: bool = False):
+        """plain: s_qk stored as it is used (scale 1, no reparameterization): a folded model's."""
         super().__init__()
         self.n_heads, self.d_head = n_heads, d_head
-        self.s_qk = Scale(n_heads * d_head, 1.0, 1.0 / math.sqrt(d_model))
+        self.eps = 1e-24 / d_head
+        self.s_qk = Scale(n_heads * d_head, 1.0, 1.0 if plain else 1.0 / math.sqrt(d_model))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, n_h, T, d_h)
-        return unit(x) * self.s_qk().view(self.n_heads, 1, self.d_head)
+    def gain(self) -> torch.Tensor:
+        """s_qk as (n_h, 1, d_h), to broadcast over (B, n_h, T, d_h)."""
+        return self.s_qk().view(self.n_heads, 1, self.d_head)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, n_h, T, d_h) -> sqrt(d_h) unit(x)
+        return F.rms_norm(x, (self.d_head,), None, self.eps) if hasattr(F, "rms_norm") \
+            else math.sqrt(self.d_head) * unit(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, n_h, T, d_h): unit(x) * s_qk
+        return self.normalize(x) * (self.gain() / math.sqrt(self.d_head))
 
 
 # --------------------------------------------------------------------------------------
@@ -294,7 +324,7 @@ class RoPE(nn.Module):
     Position t rotates the pair (x_i, x_{i+d/2}) by the angle t * base^(-2i/d). A rotation
     preserves the norm of every vector, and <R_m q, R_n k> depends on n - m only; both are
     tested. (The public nGPT code splits sin/cos by halves and never adds the cos and sin
-    terms, so it neither preserves norms nor gives relative scores; methods.md §3.5.)
+    terms, so it neither preserves norms nor gives relative scores.)
     Because it preserves norms, it commutes with exact L2 normalization.
     """
 
@@ -331,7 +361,8 @@ def attention_probs(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Ten
 def causal_attention(q, k, v, scale: float, attn_factor: str = "none") -> torch.Tensor:
     """softmax(scale * q k^T + causal mask) v, per head; q, k, v: (B, n_h, T, d_h).
 
-    attn_factor (anGPT's open averaging factor, methods.md §4.3):
+    attn_factor (anGPT's open averaging factor; the book's page 'Every normalization factor of
+    anGPT, derived and checked', book/02_factors.md, section 3 'The attention average'):
       'none'    plain attention output (the default: attention treated as sparse)
       'sqrt_t'  multiply the output at position t (0-based) by sqrt(t + 1): the factor that
                 restores unit norm under uniform (dense) causal attention
@@ -384,7 +415,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, seq_len: int, *, qk_norm=None, softmax_scale=None,
                  qkv_factor: float = 1.0, out_factor: float = 1.0, attn_factor: str = "none",
-                 qk_gain: str = "shared", qk_position: str = "after_rope"):
+                 qk_gain: str = "shared", qk_position: str = "after_rope", folded: bool = False):
         super().__init__()
         self.pattern_sink: list | None = None  # set by Transformer.attention_patterns
         self.n_heads, self.d_head = n_heads, d_model // n_heads
@@ -398,43 +429,75 @@ class CausalSelfAttention(nn.Module):
         if qk_norm == "rms":
             make = lambda: RMSNorm(self.d_head)  # noqa: E731
         elif qk_norm == "l2":
-            make = lambda: QKNorm(n_heads, self.d_head, d_model)  # noqa: E731
+            make = lambda: QKNorm(n_heads, self.d_head, d_model, plain=folded)  # noqa: E731
         elif qk_norm is None:
             make = lambda: None  # noqa: E731
         else:
             raise ValueError(f"unknown qk_norm {qk_norm!r}; valid choices: None, 'rms', 'l2'")
-        self.qk_norm = make()  # q's norm, and k's too when the gain is shared
-        self.k_norm = make() if qk_gain == "separate" else None
         self.qk_before_rope = qk_position == "before_rope"
+        # folded (angpt.fold) with the L2 QK-norm after RoPE: the q gain holds the product of
+        # the q and k gains, k has none (the same scores; see rope_qk)
+        self.qk_gain_on_q = folded and qk_norm == "l2" and not self.qk_before_rope
+        self.qk_norm = make()  # q's norm, and k's too when the gain is shared
+        self.k_norm = make() if qk_gain == "separate" and not self.qk_gain_on_q else None
         self.softmax_scale = 1.0 / math.sqrt(self.d_head) if softmax_scale is None else float(softmax_scale)
         self.qkv_factor, self.out_factor, self.attn_factor = qkv_factor, out_factor, attn_factor
+        # Same numbers, fewer kernels: no constant multiplies a (B, T, .) activation here.
+        #  - qkv_factor on q and k: erased by QK-norm, or (without it) a factor qkv_factor^2
+        #    on every score, which joins the softmax scale;
+        #  - qkv_factor on v: o is linear in v, so it joins out_factor on the output;
+        #  - the exact L2 QK-norm runs as RMSNorm, sqrt(d_h) times larger q and k, so the
+        #    scores' scale is divided by d_h (see QKNorm).
+        # score_scale is what multiplies q.k of the q, k that `rope_qk` returns.
+        self.score_scale = self.softmax_scale * (qkv_factor ** 2 if qk_norm is None else 1.0)
+        if qk_norm == "l2":
+            self.score_scale /= self.d_head
+        self.out_scale = out_factor * qkv_factor
+        # True: `output` leaves out_scale to the caller (anGPT's block folds it into its LERP)
+        self.defer_out_scale = False
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
-        B, T, d_m = h.shape
-        qkv = self.qkv(h)  # (B, T, 3 d_m)
-        if self.qk_norm is None:
-            qkv = _mul(qkv, self.qkv_factor)
-        q, k, v = qkv.view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # (B, n_h, T, d_h)
+        q, k, v = self.heads(self.qkv(h))  # (B, n_h, T, d_h) each
         q, k = self.rope_qk(q, k)
         if self.pattern_sink is not None:  # Transformer.attention_patterns asked for them
-            self.pattern_sink.append(attention_probs(q, k, self.softmax_scale).detach())
-        o = causal_attention(q, k, v, self.softmax_scale, self.attn_factor)  # (B, n_h, T, d_h)
-        o = o.transpose(1, 2).reshape(B, T, d_m)  # concat heads: (B, T, d_m)
-        # Same numbers, fewer kernels: with QK-norm the scale of q, k is erased, and o is
-        # linear in v, so qkv_factor joins out_factor in one multiply of the (B, T, d_m) output.
-        c = self.out_factor * (self.qkv_factor if self.qk_norm is not None else 1.0)
-        return _mul(self.proj(o), c)
+            self.pattern_sink.append(attention_probs(q, k, self.score_scale).detach())
+        o = causal_attention(q, k, v, self.score_scale, self.attn_factor)  # (B, n_h, T, d_h)
+        return self.output(o)
+
+    def heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, 3 d_m) -> q, k, v, each (B, n_h, T, d_h) (views)."""
+        B, T, _ = qkv.shape
+        return qkv.view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)
+
+    def output(self, o: torch.Tensor) -> torch.Tensor:
+        """Concatenate the heads of o (B, n_h, T, d_h), project, times out_scale unless deferred."""
+        B, _, T, _ = o.shape
+        y = self.proj(o.transpose(1, 2).reshape(B, T, -1))  # (B, T, d_m)
+        return y if self.defer_out_scale else _mul(y, self.out_scale)
 
     def rope_qk(self, q: torch.Tensor, k: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """RoPE and QK-norm of q, k (B, n_h, T, d_h) at positions start.., in the configured order."""
+        """RoPE and QK-norm of q, k (B, n_h, T, d_h) at positions start.., in the configured order.
+
+        Their scores are score_scale * q.k. With the L2 QK-norm after RoPE, both gains ride
+        on q (k comes back normalized, gain-free): q.k only sees their product.
+        """
         if self.qk_norm is not None and self.qk_before_rope:
-            q, k = self._norm_qk(q, k)
+            q, k = self._norm_qk(q, k, merge=False)
         q, k = self.rope(q, start), self.rope(k, start)
         if self.qk_norm is not None and not self.qk_before_rope:
-            q, k = self._norm_qk(q, k)
+            q, k = self._norm_qk(q, k, merge=True)
         return q, k
 
-    def _norm_qk(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _norm_qk(self, q: torch.Tensor, k: torch.Tensor, merge: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.qk_gain_on_q:  # a folded model: the product of the gains is stored
+            return self.qk_norm.normalize(q) * self.qk_norm.gain(), self.qk_norm.normalize(k)
+        if isinstance(self.qk_norm, QKNorm):
+            g_q = self.qk_norm.gain()  # once per layer, shared by q and k unless k has its own
+            g_k = g_q if self.k_norm is None else self.k_norm.gain()
+            q, k = self.qk_norm.normalize(q), self.qk_norm.normalize(k)
+            if merge:  # nothing rotates q or k after this: one multiply, by the product of the gains
+                return q * (g_q * g_k), k
+            return q * g_q, k * g_k
         return self.qk_norm(q), (self.qk_norm if self.k_norm is None else self.k_norm)(k)
 
     def extra_repr(self) -> str:
@@ -471,17 +534,23 @@ class SwiGLU(nn.Module):
         self.act_factor, self.out_factor = act_factor, out_factor
         self.s_u = Scale(d_mlp, 1.0, 1.0) if learnable_scales else None
         self.s_v = Scale(d_mlp, 1.0, 1.0) if learnable_scales else None
+        # Same numbers, fewer kernels: the output is linear in u, so u_factor and act_factor
+        # join out_factor in one constant on the (B, T, d_m) output (z's factor cannot move:
+        # it sits inside the SiLU).
+        self.out_scale = u_factor * act_factor * out_factor
+        self.defer_out_scale = False  # True: the caller applies out_scale (anGPT's LERP)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, T, d_m)
-        u, z = self.fc(h).chunk(2, dim=-1)  # (B, T, d_mlp) each
-        z = _mul(z, self.z_factor)
-        if self.s_u is not None:
-            u, z = u * self.s_u(), z * self.s_v()
+        uz = self.fc(h)  # (B, T, 2 d_mlp)
+        if self.s_u is not None:  # one multiply by [s_u, z_factor s_v] (the official nGPT code's suv)
+            uz = uz * torch.cat((self.s_u(), self.s_v() * self.z_factor))
+            u, z = uz.chunk(2, dim=-1)  # (B, T, d_mlp) each
+        else:
+            u, z = uz.chunk(2, dim=-1)
+            z = _mul(z, self.z_factor)
         m = u * F.silu(z)  # (B, T, d_mlp)
-        # Same numbers, fewer kernels: the output is linear in u, so u_factor and act_factor
-        # join out_factor in one multiply of the (B, T, d_m) output (z's factor cannot move:
-        # it sits inside the SiLU).
-        return _mul(self.proj(m), self.u_factor * self.act_factor * self.out_factor)  # (B, T, d_m)
+        y = self.proj(m)  # (B, T, d_m)
+        return y if self.defer_out_scale else _mul(y, self.out_scale)
 
     def extra_repr(self) -> str:
         return (f"u_factor={self.u_factor:.4g}, z_factor={self.z_factor:.4g}, "

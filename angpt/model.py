@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import layer_placement, make_block
+from .blocks import layer_placement, lerp_coefficients, make_block
 from .config import PRESETS, ModelConfig, preset
 from .layers import DyT, HookPoint, LayerNorm, RMSNorm, Scale, TaperNorm, make_norm
 
@@ -32,10 +32,11 @@ def _is_compiling() -> bool:
 class Transformer(nn.Module):
     """A decoder-only language model of any arch in `ModelConfig`.
 
-    Choices made here (methods.md §8, schemes.md):
+    Choices made here where the papers are silent (see the book's page 'Choices where the
+    papers are silent', book/choices.md):
       - untied head for every arch;
       - GPT family: final norm N_final except when the last layer is Post-LN (Post-LN,
-        or Mix-LN with every layer post): its stream is already normalized (schemes.md §0);
+        or Mix-LN with every layer post): its stream is already normalized;
         Peri-LN has no extra norm on the embedding (optional in the paper);
         init N(0, init_std), residual projections (attn.proj, mlp.proj) at
         init_std/sqrt(2 L), except with LN-Scaling, whose README asks for plain init;
@@ -121,8 +122,12 @@ class Transformer(nn.Module):
         if self.embed_scale is not None:
             h = h * self.embed_scale
         h = self.hook_embed(h)
-        for block in self.blocks:
-            h = block(h)
+        if self.cfg.arch == "angpt" and not self.folded:  # every LERP's coefficients at once
+            for block, coefs in zip(self.blocks, lerp_coefficients(self.blocks)):
+                h = block(h, coefs)
+        else:
+            for block in self.blocks:
+                h = block(h)
         h = self.hook_final(self.final_norm(h))
         logits = self.head(h)  # (B, T, V)
         return logits if self.s_z is None else logits * self.s_z()

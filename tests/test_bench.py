@@ -43,3 +43,50 @@ def test_bad_input():
         bench.step_times(models=["ngpt", "angpt"])
     with pytest.raises(ValueError, match="steps"):
         bench.step_times(steps=0)
+
+
+# ---------------------------------------------------------------- op counts (deterministic)
+
+SMALL = dict(d_model=32, n_layers=2, n_heads=2, seq_len=16, vocab_size=64)
+
+
+def test_op_counts_phases_add_up_to_train_step():
+    """The phase-by-phase replay in op_counts dispatches exactly what angpt.train.train_step does."""
+    import torch
+
+    from angpt.config import TrainConfig, preset
+    from angpt.model import build_model
+    from angpt.train import make_optimizer, train_step
+
+    for name in ("gpt+", "ngpt", "angpt"):
+        cfg = preset(name, **SMALL)
+        counts = bench.op_counts(cfg, batch_size=2)
+        assert set(counts["ops"]) == set(bench.TRAIN_PHASES)
+        assert counts["total_ops"] == sum(counts["ops"].values()) > counts["total_kernels"] > 0
+        assert (counts["ops"]["constraint"] == 0) == (name == "gpt+")
+        torch.manual_seed(0)
+        model = build_model(cfg)
+        tcfg = TrainConfig.for_arch(cfg.arch)
+        opt = make_optimizer(model, tcfg, torch.device("cpu"))
+        x = torch.randint(0, 64, (2, 16))
+        train_step(model, model, opt, x, x, tcfg.grad_clip)
+        whole = bench.count_ops(lambda: train_step(model, model, opt, x, x, tcfg.grad_clip))
+        assert whole["total_ops"] == counts["total_ops"] and whole["total_kernels"] == counts["total_kernels"]
+        assert whole["total_bytes"] == counts["total_bytes"]
+
+
+def test_op_counts_are_deterministic_and_bytes_scale_with_the_batch():
+    a = bench.op_counts("angpt", batch_size=1, seq_len=8, inference=True)
+    b = bench.op_counts("angpt", batch_size=1, seq_len=8, inference=True)
+    c = bench.op_counts("angpt", batch_size=2, seq_len=8, inference=True)
+    assert a["by_op"] == b["by_op"] == c["by_op"] and a["total_bytes"] == b["total_bytes"]
+    assert a["total_bytes"] < c["total_bytes"] < 2 * a["total_bytes"] + 1  # weights are not written
+    assert set(a["ops"]) == {"forward"}
+
+
+def test_bench_reports_op_counts(tiny_size):
+    res = bench.step_times(size="quick", steps=1, warmup=0, device="cpu")
+    for m in ("gpt+", "ngpt", "angpt"):
+        assert res["op_counts"][m]["total_ops"] > res["op_counts_forward"][m]["total_ops"] > 0
+    table = bench.format_table(res)
+    assert "kernels" in table and f"{res['op_counts']['angpt']['total_ops']}" in table

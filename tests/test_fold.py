@@ -48,9 +48,13 @@ def test_fold_gives_the_same_logits(size):
         torch.testing.assert_close(model(idx), ref)  # the original is untouched
 
 
-def test_fold_is_exact_in_float64():
+@pytest.mark.parametrize("qk", [{}, dict(qk_norm_gain="separate"), dict(qk_norm_position="before_rope"),
+                                dict(qk_norm_gain="separate", qk_norm_position="before_rope"), dict(qk_norm=False)])
+def test_fold_is_exact_in_float64(qk):
+    """Every QK-norm option (shared or separate gains, before or after RoPE; after RoPE the
+    folded q carries the product of the gains) and none."""
     torch.manual_seed(0)
-    model = build_model("angpt", d_model=64, n_layers=3, n_heads=4, seq_len=32)
+    model = build_model("angpt", d_model=64, n_layers=3, n_heads=4, seq_len=32, **qk)
     _perturb_(model, 5)
     model = model.double()
     assert fold(model).head.weight.dtype == torch.float64
@@ -89,6 +93,7 @@ def test_folded_model_has_no_normalization_or_foldable_multiply():
     assert isinstance(folded.final_norm, torch.nn.Identity) and folded.s_z is None
     for b in folded.blocks:
         assert isinstance(b.attn.qk_norm, QKNorm)  # the one normalization left, as in GPT+
+        assert b.attn.qk_gain_on_q and b.attn.k_norm is None  # the product of the gains, on q
         assert b.attn.qkv_factor == b.attn.out_factor == 1
         assert b.mlp.u_factor == b.mlp.z_factor == b.mlp.act_factor == b.mlp.out_factor == 1
         assert b.mlp.s_u is None and not any(n.startswith("alpha") for n, _ in b.named_children())
