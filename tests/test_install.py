@@ -48,11 +48,11 @@ def test_readme_shell_commands_refer_to_what_exists():
             assert re.search(rf"^{re.escape(argv[1])}:", makefile, re.M), f"no make target {argv[1]!r}"
         elif argv[:2] == ["python", "-m"] and argv[2] == "angpt":
             cmd = argv[3]
-            assert cmd in ("list", "run", "bench"), argv
+            assert cmd in ("list", "run", "bench", "train"), argv
             if cmd == "run":
                 from angpt.experiments import EXPERIMENTS
 
-                assert argv[4] in EXPERIMENTS, f"README runs unknown experiment {argv[4]!r}"
+                assert argv[4] in {*EXPERIMENTS, "all"}, f"README runs unknown experiment {argv[4]!r}"
             if cmd not in helps:
                 helps[cmd] = subprocess.run([sys.executable, "-m", "angpt", cmd, "--help"], capture_output=True,
                                             text=True, cwd=ROOT, timeout=120).stdout
