@@ -24,7 +24,8 @@ _EXPORTS = {
 }
 _SUBMODULES = (
     "config", "concentration", "factors", "sampling", "factor_checks", "layers", "blocks", "model", "constraints", "fold",
-    "norms", "tracking", "data", "train", "decode", "taper", "schemes", "experiments", "particles", "bench",
+    "norms", "tracking", "data", "train", "decode", "taper", "schemes", "experiments", "particles", "bench", "opcount",
+    "normlab_figure", "distributed", "cli_train",
     "figures", "viz", "widgets", "colab",
 )
 
