@@ -45,6 +45,10 @@ figure.angpt-figure figcaption::before {
 figure.angpt-figure .plotly-graph-div { min-height: 320px; }
 /* long dotted names (angpt.factor_checks.some_function) wrap on a phone instead of widening the page */
 article h1, article h2, article h3, article h4, article .rubric { overflow-wrap: anywhere; }
+/* a wide table scrolls inside its own box (on a phone), never the page */
+article table { display: block; max-width: 100%; overflow-x: auto; }
+/* inline maths never gets a scrollbar of its own (MathJax's glyph boxes overhang by a pixel or two) */
+span.math { overflow-x: visible; }
 """
 # Runs the figure scripts that angpt.viz marked, once plotly.js (deferred before it) is there.
 LOADER = """

@@ -64,7 +64,10 @@ def norm_heatmap(steps, z, *, n_layers: int, name: str = "", showscale: bool = T
     return go.Heatmap(
         x=list(steps), y=depth_labels(n_layers), z=logz.tolist(), customdata=z.tolist(), name=name,
         colorscale=NORM_COLORSCALE, zmin=-LOG_RANGE, zmax=LOG_RANGE, zmid=0.0, showscale=showscale,
-        colorbar=dict(title="‖x‖", tickvals=[-1, -0.5, 0, 0.5, 1], ticktext=["0.1", "0.32", "1", "3.2", "10"]),
+        # a thin horizontal scale above the plots: on a phone a vertical one takes half the width
+        colorbar=dict(title=dict(text="‖x‖", side="top"), tickvals=[-1, -0.5, 0, 0.5, 1],
+                      ticktext=["0.1", "0.32", "1", "3.2", "10"], orientation="h", thickness=10,
+                      x=0.5, xanchor="center", y=1.02, yanchor="bottom", len=0.6),
         hovertemplate="step %{x}<br>%{y}<br>‖x‖ = %{customdata:.3g}<extra>" + name + "</extra>", **kw,
     )
 
@@ -388,7 +391,7 @@ def lab_grid_figure(runs: Sequence[dict], *, archs: Sequence[str], values: Seque
         steps_.append(dict(method="update", args=[{"visible": visible}], label=fmt(v)))
     fig.update_layout(sliders=[dict(active=active, steps=steps_, currentvalue=dict(prefix=f"{knob} = "),
                                     pad=dict(t=50))],
-                      title_text=title or None, height=430, margin=dict(t=80 if title else 40))
+                      title_text=title or None, height=460, margin=dict(t=120 if title else 90))
     fig.update_xaxes(title_text="step")
     return fig
 
