@@ -47,8 +47,11 @@ figure.angpt-figure .plotly-graph-div { min-height: 320px; }
 article h1, article h2, article h3, article h4, article .rubric { overflow-wrap: anywhere; }
 /* a wide table scrolls inside its own box (on a phone), never the page */
 article table { display: block; max-width: 100%; overflow-x: auto; }
-/* inline maths never gets a scrollbar of its own (MathJax's glyph boxes overhang by a pixel or two) */
-span.math { overflow-x: visible; }
+/* inline maths in a cell's output (table cells) is not cut: MathJax's boxes overhang the
+   theme's overflow:hidden span by a few pixels */
+.cell_output span.math { overflow: visible !important; }
+/* long inline code (dotted names, test ids) wraps on a phone instead of widening the page */
+article code.literal span.pre { white-space: normal; overflow-wrap: anywhere; }
 """
 # Runs the figure scripts that angpt.viz marked, once plotly.js (deferred before it) is there.
 LOADER = """
