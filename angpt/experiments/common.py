@@ -125,16 +125,9 @@ def _atomic_write(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    try:  # make the rename itself durable (not possible on every OS)
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    from ..train import fsync_dir
+
+    fsync_dir(path.parent)  # the rename itself durable
 
 
 def save(result: dict, path: str | os.PathLike) -> None:
