@@ -8,7 +8,7 @@ per arch, seeds paired (``--seeds 2``: ~8 min on one H100).
 from __future__ import annotations
 
 from ..config import TrainConfig, preset
-from .common import Runner, Task, speedup, spread, summarize_run
+from .common import Runner, Task, speedup, spread, train_summarized
 from .race import RACE_LR, RACE_SIZES
 
 # The anGPT paper's ladder (Franke et al. 2025): each rung adds one ingredient on the way to anGPT.
@@ -101,15 +101,7 @@ def stream_norms(rec) -> dict | None:
 
 def ablation_run(label: str, cfg, tcfg, corpus: str, progress: bool = False) -> dict:
     """Train one rung (a divergence is kept, marked) with its stream norms and overrides."""
-    from ..train import DivergenceError, train
-
-    try:
-        rec = train(cfg, tcfg, corpus=corpus, progress=progress)
-        run = summarize_run(rec, label)
-    except DivergenceError as err:  # a result too: keep what it measured, mark it
-        rec = err.record
-        run = summarize_run(rec, label)
-        run.update(diverged_at=err.step, final_val_loss=None)
+    run, rec = train_summarized(label, cfg, tcfg, corpus, progress)
     run["stream_norms"] = stream_norms(rec)
     run["model_overrides"] = ABLATION_VARIANTS[label][1]
     return run

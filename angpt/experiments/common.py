@@ -300,17 +300,23 @@ def describe(result: dict) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def train_run(label: str, cfg, tcfg, corpus: str, progress: bool = False) -> dict:
-    """Train one run and summarize it. A divergence is a result too: the run is kept with
-    `diverged_at` set and no final loss, and the other runs of the experiment go on."""
+def train_summarized(label: str, cfg, tcfg, corpus: str, progress: bool = False):
+    """Train one run: (its summary, its RunRecord). A divergence is a result too: the run is
+    kept with `diverged_at` set and no final loss, and the other runs of the experiment go on."""
     from ..train import DivergenceError, train
 
     try:
-        return summarize_run(train(cfg, tcfg, corpus=corpus, progress=progress), label)
+        rec = train(cfg, tcfg, corpus=corpus, progress=progress)
+        return summarize_run(rec, label), rec
     except DivergenceError as err:
         run = summarize_run(err.record, label)
         run.update(diverged_at=err.step, final_val_loss=None)
-        return run
+        return run, err.record
+
+
+def train_run(label: str, cfg, tcfg, corpus: str, progress: bool = False) -> dict:
+    """The task most experiments run: `train_summarized` without the record."""
+    return train_summarized(label, cfg, tcfg, corpus, progress)[0]
 
 
 def _canonical(obj) -> str:
@@ -490,4 +496,4 @@ def train_all(jobs, progress: bool, runner: Runner | None = None) -> list[dict]:
 
 __all__ = ["PACKAGE_DIR", "provenance", "PROVENANCE_KEYS", "source_hash", "save", "load", "check_result",
            "EXPERIMENT_KEYS", "summarize_run", "max_early_loss", "early_steps", "tokens_to_loss", "speedup", "spread",
-           "describe", "Task", "Runner", "RunStore", "plan_hash", "with_compile", "worker_pool", "train_run", "train_all"]
+           "describe", "Task", "Runner", "RunStore", "plan_hash", "with_compile", "worker_pool", "train_summarized", "train_run", "train_all"]
