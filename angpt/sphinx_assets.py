@@ -15,7 +15,9 @@ only what it uses.
   dropped here. Live widgets are for kernels; the static page has plotly sliders instead.
 - **Font Awesome**: the theme loads all 2,000+ icons as a 1.5 MB script on every page; the
   copy in `_static` is cut down to the icons the site's pages and scripts name, and the theme
-  CSS's brands webfont (118 kB, redundant with those SVG icons) is dropped.
+  CSS's brands webfont (118 kB, redundant with those SVG icons) is dropped. The solid and
+  regular webfonts are subset (fontTools) to the codepoints the theme CSS draws for the icons
+  in use and for its own pseudo-element icons.
 
 No CDN, works offline; `tests/site` checks it in a browser with outside requests blocked.
 """
@@ -115,6 +117,39 @@ def subset_fontawesome(js: str, used: set[str]) -> str:
     return _ICON.sub(keep, js)
 
 
+# A CSS rule and the icon codepoints it draws with `content` (Font Awesome's private-use area).
+_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+_ICON_CODEPOINT = re.compile(r'content:\s*"\\([ef][0-9a-f]{3})"')
+
+
+def used_codepoints(css: str, used: set[str]) -> set[int]:
+    """The webfont codepoints the CSS can draw on the site's pages: those of rules naming a used
+    `fa-` icon, and every one of rules that name no `fa-` icon at all (the theme's own icons,
+    such as a dropdown's chevron)."""
+    out: set[int] = set()
+    for selector, body in _RULE.findall(css):
+        codes = _ICON_CODEPOINT.findall(body)
+        names = set(_FA_CLASS.findall(selector))
+        if codes and (not names or names & used):
+            out |= {int(c, 16) for c in codes}
+    return out
+
+
+def subset_webfont(path: Path, codepoints: set[int]) -> None:
+    """Rewrite a woff2 font in place with only `codepoints` (fontTools; woff2 needs brotli)."""
+    from fontTools import subset  # build-time only
+
+    options = subset.Options()
+    options.flavor = "woff2"
+    options.layout_features = []  # icons use no ligatures or kerning
+    options.notdef_outline = True
+    font = subset.load_font(str(path), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=sorted(codepoints))
+    subsetter.subset(font)
+    subset.save_font(font, str(path), options)
+
+
 def _used_icons(outdir: Path) -> set[str]:
     used: set[str] = set()
     for path in [*outdir.rglob("*.html"), *(outdir / "_static").rglob("*.js")]:
@@ -163,6 +198,14 @@ def _copy(app, exception) -> None:
         # Brand icons (the repository button) are drawn as SVG by fontawesome.js: without its
         # @font-face the theme's CSS no longer fetches the 118 kB brands webfont first.
         theme_css.write_text(_BRANDS_FONT.sub("", theme_css.read_text()))
+        # The solid and regular webfonts (156 + 25 kB) hold every icon; the site's CSS (the
+        # theme's and sphinx-book-theme's) draws about twenty.
+        used = _used_icons(outdir)
+        codepoints = set().union(*(used_codepoints(f.read_text(errors="ignore"), used)
+                                   for f in static.rglob("*.css")))
+        for font in (static / "vendor" / "fontawesome").rglob("fa-*.woff2"):
+            if "brands" not in font.name:
+                subset_webfont(font, codepoints)
 
 
 _BRANDS_FONT = re.compile(r"@font-face\{[^}]*fa-brands-400[^}]*\}")

@@ -3,8 +3,10 @@ with an estimate first (angpt.experiments.run_all, .estimate), and the race's pa
 
 import json
 import math
+import os
 
 import pytest
+import torch
 
 from angpt import experiments as E
 from angpt.__main__ import main
@@ -162,7 +164,12 @@ def test_gpu_model_reproduces_its_reference_points():
 def test_parallel_jobs_give_the_same_runs(tmp_path, tiny):
     """--jobs 2: runs in worker processes (their configs travel with the task); the result
     equals the one trained in order (CPU training is deterministic)."""
-    one = E.run("race", "quick", seeds=1, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # as each of the two workers has
+    try:
+        one = E.run("race", "quick", seeds=1, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     two = E.run("race", "quick", seeds=1, progress=False, jobs=2, out=tmp_path / "race.json")
     strip = lambda r: {k: v for k, v in r.items() if "time" not in k and k != "tokens_per_second"}  # noqa: E731
     assert [strip(r) for r in two["runs"]] == [strip(r) for r in one["runs"]]

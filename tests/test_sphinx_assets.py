@@ -1,0 +1,44 @@
+"""The site's icon trimming keeps every icon a page draws and drops the rest."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from angpt import sphinx_assets as sa
+
+
+def test_used_codepoints_keeps_used_icons_and_the_themes_own():
+    css = ('.fa-moon:before{content:"\\f186"}.fa-ghost:before{content:"\\f6e2"}'
+           '.fa-sun:before,.fa-ignored:before{content:"\\f185"}'
+           '@media (min-width:1px){.toc:after{content:"\\f107";font-family:Font Awesome\\ 6 Free}}'
+           '.fa-solid{font-weight:900}.plain:before{content:"x"}')
+    assert sa.used_codepoints(css, {"moon", "sun"}) == {0xF186, 0xF185, 0xF107}
+    assert sa.used_codepoints(css, set()) == {0xF107}
+
+
+def _theme_font() -> Path:
+    try:
+        import pydata_sphinx_theme
+    except ImportError:
+        pytest.skip("pydata-sphinx-theme is not installed")
+    fonts = list(Path(pydata_sphinx_theme.__file__).parent.rglob("fa-solid-900.woff2"))
+    if not fonts:
+        pytest.skip("the theme ships no fa-solid-900.woff2")
+    return fonts[0]
+
+
+def test_subset_webfont_keeps_exactly_the_codepoints(tmp_path):
+    pytest.importorskip("brotli")
+    from fontTools.ttLib import TTFont
+
+    font = tmp_path / "fa-solid-900.woff2"
+    shutil.copyfile(_theme_font(), font)
+    before = font.stat().st_size
+    keep = {0xF186, 0xF185, 0xF107}
+    sa.subset_webfont(font, keep)
+    cmap = set(TTFont(str(font)).getBestCmap())
+    assert keep <= cmap and not (cmap - keep - {0x20})  # a space may stay
+    assert font.stat().st_size < before / 20
