@@ -51,6 +51,7 @@ def step_times(models=MODELS, size: str = "quick", steps: int = 30, warmup: int 
     """Median train-step (and forward) time of each preset, and its ratio to `baseline`."""
     from . import data as D
     from .model import build_model
+    from .constraints import constraint_step
     from .train import autocast, device_name, make_optimizer, resolve_device, train_step
 
     if size not in BENCH_SIZES:
@@ -74,7 +75,8 @@ def step_times(models=MODELS, size: str = "quick", steps: int = 30, warmup: int 
         model = build_model(cfg).to(dev).train()
         tcfg = TrainConfig.for_arch(cfg.arch)
         opt = make_optimizer(model, tcfg, dev)
-        built[name] = (model, torch.compile(model) if compile else model, opt, tcfg, cfg)
+        built[name] = (model, torch.compile(model) if compile else model, opt, tcfg, cfg,
+                       constraint_step(model, compile=compile))
     corpus = D.load_corpus("shakespeare")
     x, y = D.BatchSampler(corpus.train, B, cfg.seq_len, seed=seed).__next__()
     x, y = x.to(dev), y.to(dev)
@@ -98,8 +100,8 @@ def step_times(models=MODELS, size: str = "quick", steps: int = 30, warmup: int 
         return times
 
     def train_fn(m):
-        model, fwd, opt, tcfg, _ = built[m]
-        return lambda: train_step(model, fwd, opt, x, y, tcfg.grad_clip)
+        model, fwd, opt, tcfg, _, constrain = built[m]
+        return lambda: train_step(model, fwd, opt, x, y, tcfg.grad_clip, constrain=constrain)
 
     def forward_fn(m):
         _, fwd, *_ = built[m]

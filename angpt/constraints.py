@@ -24,6 +24,7 @@ to norm exactly 1 along their axes whatever the projection. Both run in float32 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -75,21 +76,37 @@ def _plan(model: nn.Module) -> list[list[tuple[str, nn.Parameter, int]]]:
     return plan
 
 
-@torch.no_grad()
-def _project_(model: nn.Module, mode: str, check: bool = True) -> nn.Module:
+def _project_groups_(groups: list[list[tuple[torch.Tensor, int]]], unit: bool, check: bool = False) -> list[torch.Tensor]:
+    """Project every (parameter, dim) of each same-length group in place; with check, returns
+    one all-finite flag per group (device tensors: reading them is the caller's choice).
+    Pure tensor code over its arguments, so torch.compile can take it as one graph."""
+    finite = []
+    with torch.no_grad():
+        for group in groups:
+            rows = [p if dim == 1 else p.t() for p, dim in group]  # (n_i, k): the constrained vectors
+            W = torch.cat(rows).float()  # (N, k)
+            n = torch.linalg.vector_norm(W, dim=1, keepdim=True)  # (N, 1)
+            if check:
+                finite.append(torch.isfinite(n).all())
+            W = W / n.clamp_min(1e-12 if unit else 1.0)
+            parts = W.split([r.shape[0] for r in rows])
+            torch._foreach_copy_([p for p, _ in group], [w if dim == 1 else w.t() for w, (_, dim) in zip(parts, group)])
+    return finite
+
+
+def _groups(model: nn.Module) -> list[list[tuple[torch.Tensor, int]]]:
+    return [[(p, dim) for _, p, dim in group] for group in _plan(model)]
+
+
+def _check_mode(mode: str) -> None:
     if mode not in ("unit", "bound"):
         raise ValueError(f"unknown weight constraint {mode!r}; valid choices: 'unit', 'bound', 'none'")
-    finite = []  # one flag per group, read with a single sync at the end (only with check)
-    for group in _plan(model):
-        rows = [p if dim == 1 else p.t() for _, p, dim in group]  # (n_i, k): the constrained vectors
-        W = torch.cat(rows).float()  # (N, k)
-        n = torch.linalg.vector_norm(W, dim=1, keepdim=True)  # (N, 1)
-        if check:
-            finite.append(torch.isfinite(n).all())
-        W = W / n.clamp_min(1e-12 if mode == "unit" else 1.0)
-        parts = W.split([r.shape[0] for r in rows])
-        torch._foreach_copy_([p for _, p, _ in group], [w if dim == 1 else w.t() for w, (_, _, dim) in zip(parts, group)])
-    if finite and not bool(torch.stack(finite).all()):
+
+
+def _project_(model: nn.Module, mode: str, check: bool = True) -> nn.Module:
+    _check_mode(mode)
+    finite = _project_groups_(_groups(model), unit=mode == "unit", check=check)
+    if finite and not bool(torch.stack(finite).all()):  # one host sync
         bad = [name for name, p, dim in constrained_weights(model)
                if not bool(torch.isfinite(p.detach().float().norm(dim=dim)).all())]
         raise ValueError(f"constrained weight(s) {bad} have a NaN or infinite norm; the projection cannot "
@@ -114,6 +131,27 @@ def constrain_(model: nn.Module, check: bool = True) -> nn.Module:
     return _project_(model, mode, check)
 
 
+def constraint_step(model: nn.Module, compile: bool = False) -> Callable[[], None]:
+    """`constrain_(model, check=False)` as a function of no arguments, for the training loop.
+
+    compile=True: the projection is one torch.compile'd graph (fullgraph: a graph break is
+    an error), so on a GPU the concatenation, norms, division and copies of each group fuse
+    into a few kernels instead of running as separate launches after every optimizer step.
+    Eager and compiled give the same weights (tests/test_constraints.py)."""
+    _check_model(model, "constraint_step")
+    mode = model.cfg.constraint
+    if mode == "none" or not constrained_weights(model):
+        return lambda: None
+    _check_mode(mode)
+    groups, unit = _groups(model), mode == "unit"
+    project = torch.compile(_project_groups_, fullgraph=True) if compile else _project_groups_
+
+    def step() -> None:
+        project(groups, unit)
+
+    return step
+
+
 def normalize_(model: nn.Module) -> nn.Module:
     """Set every constrained matrix to norm exactly 1 along its axis (the init of nGPT/anGPT)."""
     _check_model(model, "normalize_")
@@ -125,4 +163,4 @@ def weight_norms(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().float().norm(dim=dim) for name, p, dim in constrained_weights(model)}
 
 
-__all__ = ["AXES", "constrained_weights", "constrain_", "normalize_", "weight_norms"]
+__all__ = ["AXES", "constrained_weights", "constrain_", "constraint_step", "normalize_", "weight_norms"]

@@ -116,10 +116,12 @@ def drift_scrubber(runs: Sequence[dict], *, archs: Sequence[str], active=None, s
     values = np.concatenate([z.ravel() for _, z in series.values()])
     values = values[np.isfinite(values) & (values > 0)]
     lo, hi = float(min(values.min(), 1.0)), float(max(values.max(), 1.0))
+    ticks = [m * 10.0 ** e for e in range(-3, 5) for m in (1, 3) if lo / 1.3 <= m * 10.0 ** e <= hi * 1.3]
     fig.add_hline(y=1, line=dict(color=NEUTRAL, dash="dot", width=1))
     fig.update_layout(
         height=height, margin=dict(l=60, r=20, t=125, b=40),
-        yaxis=dict(title="‖x‖ after the block", type="log",
+        # labelled 1-3-10 ticks: plotly's own log ticks label minor ticks "2" and "5" only
+        yaxis=dict(title="‖x‖ after the block", type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
                    range=[np.log10(lo) - 0.1, np.log10(hi) + 0.1]),
         xaxis=dict(title="block (emb = the embedding)", **{k.split(".")[1]: v for k, v in axis(points[active][1]).items()}),
         legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom",

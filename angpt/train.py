@@ -10,7 +10,8 @@ What the loop does, in order, each step (the recipe is in `TrainConfig.for_arch`
    *before* the optimizer touches the weights, so the last checkpoint stays good;
 4. clip the gradient norm, AdamW step with the scheduled lr (linear warm-up for the GPT
    family, then cosine; nGPT/anGPT: no warm-up, no weight decay, i.e. Adam);
-5. project the weights back onto their constraint (`angpt.constraints.constrain_`:
+5. project the weights back onto their constraint (`angpt.constraints.constraint_step`,
+   one compiled graph when `compile` is on:
    nGPT unit norm, anGPT norm <= 1), as the papers do after every optimizer step;
 6. every `eval_every` steps, the validation loss on a fixed token budget (the same text
    for every run), which must stay finite and within `max_val_loss_rise` nats of step 0's;
@@ -42,7 +43,7 @@ import torch.nn.functional as F
 
 from .config import ModelConfig, TrainConfig
 from . import data as D
-from .constraints import constrain_
+from .constraints import constraint_step
 
 CHECKPOINT_VERSION = 1
 EVAL_BATCH_MULT = 4  # evaluation keeps no activations for backward: larger batches fit
@@ -208,7 +209,8 @@ def evaluate(model, xv: torch.Tensor, yv: torch.Tensor, batch_size: int, device:
     return total / n
 
 
-def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str | None = None, aux=None):
+def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str | None = None, aux=None,
+               constrain=None):
     """One update: forward, backward, divergence check, clip, optimizer step, constraint.
 
     `fwd` is the model or its torch.compile'd wrapper; `model` the module that owns the
@@ -216,6 +218,8 @@ def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str
     Raises DivergenceError, before the optimizer step, on a NaN/inf loss or gradient.
     aux: None, or a function returning a term to add to the loss after the forward pass
     (TaperNorm's scale anchor, angpt.taper); the returned loss stays the cross-entropy.
+    constrain: the weight projection (`angpt.constraints.constraint_step(model)`, compiled
+    when the forward is); None builds the eager one.
     """
     device = x.device
     with autocast(device):
@@ -243,7 +247,7 @@ def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str
     opt.zero_grad(set_to_none=True)
     # a no-op for archs without a weight constraint; no host sync (check=False): a NaN/inf
     # weight stays NaN/inf and stops the run at the next loss check or checkpoint (_check_finite)
-    constrain_(model, check=False)
+    (constrain or constraint_step(model))()
     return loss_value, grad_norm
 
 
@@ -527,6 +531,7 @@ def train(
         torch._dynamo.reset()
     fwd = model if dist is None else dist.wrap(model)  # DDP averages the gradients over the ranks
     fwd = torch.compile(fwd) if tcfg.compile else fwd
+    constrain = constraint_step(model, compile=tcfg.compile)  # after each optimizer step
     from .taper import controller
 
     taper = controller(model, tcfg)  # TaperNorm's gate schedule; None for every other model
@@ -551,7 +556,8 @@ def train(
                 taper.before_step(step)
             loss_value, grad_norm = train_step(model, fwd, opt, x.to(device, non_blocking=True),
                                                y.to(device, non_blocking=True), tcfg.grad_clip, n, ckpt,
-                                               aux=taper.aux_loss if taper is not None else None)
+                                               aux=taper.aux_loss if taper is not None else None,
+                                               constrain=constrain)
             if dist is not None:
                 loss_value = dist.mean(loss_value)  # the global batch's loss
             sync()

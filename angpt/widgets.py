@@ -65,9 +65,10 @@ def norm_heatmap(steps, z, *, n_layers: int, name: str = "", showscale: bool = T
         x=list(steps), y=depth_labels(n_layers), z=logz.tolist(), customdata=z.tolist(), name=name,
         colorscale=NORM_COLORSCALE, zmin=-LOG_RANGE, zmax=LOG_RANGE, zmid=0.0, showscale=showscale,
         # a thin horizontal scale above the plots: on a phone a vertical one takes half the width
-        colorbar=dict(title=dict(text="‖x‖", side="top"), tickvals=[-1, -0.5, 0, 0.5, 1],
-                      ticktext=["0.1", "0.32", "1", "3.2", "10"], orientation="h", thickness=10,
-                      x=0.5, xanchor="center", y=1.02, yanchor="bottom", len=0.6),
+        # (three ticks: five collide on a phone), clear of the panel titles
+        colorbar=dict(title=dict(text="‖x‖", side="right"), tickvals=[-1, 0, 1],
+                      ticktext=["0.1", "1", "10"], orientation="h", thickness=10,
+                      x=0.5, xanchor="center", y=1.09, yanchor="bottom", len=0.6),
         hovertemplate="step %{x}<br>%{y}<br>‖x‖ = %{customdata:.3g}<extra>" + name + "</extra>", **kw,
     )
 
@@ -101,7 +102,7 @@ class LiveNormPlot:
                           row=1, col=2)
         fig.update_xaxes(title_text="step")
         fig.update_yaxes(title_text="‖x‖ (mean over tokens)", type="log", row=1, col=2)
-        fig.update_layout(height=420, margin=dict(l=60, r=20, t=60, b=50), legend=dict(font=dict(size=10)))
+        fig.update_layout(height=440, margin=dict(l=60, r=20, t=110, b=50), legend=dict(font=dict(size=10)))
         return go.FigureWidget(fig) if self.use_widget else fig
 
     def reset(self, n_layers: int) -> None:
@@ -391,8 +392,8 @@ def lab_grid_figure(runs: Sequence[dict], *, archs: Sequence[str], values: Seque
         steps_.append(dict(method="update", args=[{"visible": visible}], label=fmt(v)))
     fig.update_layout(sliders=[dict(active=active, steps=steps_, currentvalue=dict(prefix=f"{knob} = "),
                                     pad=dict(t=50))],
-                      title_text=title or None, height=460, margin=dict(t=120 if title else 90))
-    fig.update_xaxes(title_text="step")
+                      title_text=title or None, height=470, margin=dict(t=140 if title else 100))
+    fig.update_xaxes(title_text="step", nticks=3, tickangle=0)  # panels are ~70 px wide on a phone
     return fig
 
 

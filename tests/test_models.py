@@ -202,6 +202,26 @@ def test_constraint_switches():
         preset("gpt", weight_constraint="bound")
 
 
+@pytest.mark.parametrize("arch", ["angpt", "ngpt"])
+def test_compiled_constraint_step_equals_the_eager_projection(arch):
+    """constraint_step(model, compile=True), the training loop's projection when compile is on,
+    is one graph (fullgraph) and leaves the same weights as constrain_ (nGPT's columns included)."""
+    from angpt.constraints import constraint_step
+
+    torch.manual_seed(0)
+    eager = build_model(arch, **SMALL)
+    with torch.no_grad():
+        for _, p, _ in constrained_weights(eager):
+            p.mul_(torch.rand(p.shape[0], 1) * 2)
+    compiled = build_model(arch, **SMALL)
+    compiled.load_state_dict(eager.state_dict())
+    constrain_(eager)
+    constraint_step(compiled, compile=True)()
+    for (name, a), b in zip(eager.state_dict().items(), compiled.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7, msg=name)
+    assert constraint_step(build_model("gpt", **SMALL), compile=True)() is None  # nothing to project
+
+
 RESID = ("hook_embed", "resid_pre", "resid_mid", "resid_post", "hook_final")
 
 
