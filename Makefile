@@ -23,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Build the site into _build/html, executing every notebook at the quick size on the CPU.
 book: $(STAMP)
-	rm -rf _build/html _build/.jupyter_cache
+	rm -rf _build  # the whole build: a kept environment (.doctrees) would skip executing the notebooks
 	$(BIN)/jupyter-book build -W --keep-going .
 	@echo "site: _build/html/index.html  (view: $(BIN)/python -m http.server -b 127.0.0.1 -d _build/html 8000)"
 

@@ -137,7 +137,7 @@ def constraint_step(model: nn.Module, compile: bool = False) -> Callable[[], Non
     compile=True: the projection is one torch.compile'd graph (fullgraph: a graph break is
     an error), so on a GPU the concatenation, norms, division and copies of each group fuse
     into a few kernels instead of running as separate launches after every optimizer step.
-    Eager and compiled give the same weights (tests/test_constraints.py)."""
+    Eager and compiled give the same weights (tests/test_models.py)."""
     _check_model(model, "constraint_step")
     mode = model.cfg.constraint
     if mode == "none" or not constrained_weights(model):
