@@ -19,6 +19,8 @@ only what it uses.
   regular webfonts are subset (fontTools) to the codepoints the theme CSS draws for the icons
   in use and for its own pseudo-element icons.
 
+- **Cell timeout**: a quick build (ANGPT_QUICK=1) caps each cell at `QUICK_CELL_TIMEOUT`.
+
 No CDN, works offline; `tests/site` checks it in a browser with outside requests blocked.
 """
 
@@ -159,8 +161,20 @@ def _used_icons(outdir: Path) -> set[str]:
 
 
 # -------------------------------------------------------------------------------- Sphinx hooks
+# A quick build's cells take seconds (the slowest chapter runs in under a minute), so a cell
+# may take at most this long there. Why it matters beyond stuck cells: myst-nb's executor waits
+# for each reply through pyzmq's asyncio poll, whose wake-up on the socket's edge-triggered
+# event can be missed on a loaded machine; it then sleeps out the whole timeout and finds the
+# reply already there. CI lost exactly 600 s (the configured timeout) on one cell that way.
+QUICK_CELL_TIMEOUT = 120  # seconds
+
+
 def _config_inited(app, config) -> None:
     config.mathjax_path = f"{MATHJAX_DIR}/{MATHJAX_JS}"
+    from .config import budget  # torch-free
+
+    if budget() == "quick" and (config.nb_execution_timeout or 0) > QUICK_CELL_TIMEOUT:
+        config.nb_execution_timeout = QUICK_CELL_TIMEOUT
 
 
 def _page_context(app, pagename, templatename, context, doctree) -> None:

@@ -157,6 +157,42 @@ def test_load_names_the_file_and_what_is_wrong(tmp_path):
         E.load(path)
 
 
+GOOD_PROV = {"commit": None, "device": "cpu", "date": "2025-01-01", "torch": "2.4"}
+RUN = {"label": "gpt+", "seed": 0, "diverged_at": None, "final_val_loss": 2.0, "median_step_time": 0.1,
+       "evals": {"tokens": [0, 10], "step": [0, 1], "val_loss": [5.0, 2.0]}}
+
+
+# the reliability audit's results-file rows 173-180, called on hand-made dicts (not from load)
+@pytest.mark.parametrize("call, message", [
+    (lambda: E.describe({}), r"describe\(dict\): not a result file: it lacks \['experiment', 'provenance'\]"),
+    (lambda: E.describe({"experiment": "race", "provenance": {"device": "cpu"}}),
+     r"provenance lacks \['commit', 'date', 'torch'\]"),
+    (lambda: E.race_summary({}), r"race_summary: expected a result with a list of 'runs'"),
+    (lambda: E.curves({"runs": [{"label": "gpt+"}]}, "gpt+"), r"curves: run 0 \('gpt\+'\) lacks \['seed', 'diverged_at'"),
+    (lambda: E.lr_sweep([{"runs": [{"label": "x"}]}]), r"lr_sweep: run 0 \('x'\) lacks \['lr', 'final_val_loss'\]"),
+    (lambda: E.race_summary({"runs": [{**RUN, "final_val_loss": "abc"}]}),
+     r"race_summary: run 0 \('gpt\+'\) has final_val_loss='abc', not a number or null"),
+    (lambda: E.lr_sweep([{"runs": [{**RUN, "lr": None}]}]), r"lr_sweep: run 0 \('gpt\+'\) has lr=None, not a number"),
+], ids=["173-describe-empty", "174-provenance", "175-no-runs", "177-run-keys", "178-lr", "180-not-a-number", "lr-null"])
+def test_summaries_of_a_bad_result_say_what_is_wrong(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_a_good_hand_made_result_still_summarizes():
+    assert E.race_summary({"runs": [RUN]})["gpt+"]["final_val_loss"]["mean"] == 2.0
+    assert "race (quick)" in E.describe({"experiment": "race", "budget": "quick", "provenance": GOOD_PROV,
+                                         "config": {}, "runs": [RUN]})
+
+
+def test_load_rejects_a_nan_literal(tmp_path):
+    """Row 179: result files are written with allow_nan=False, so NaN in one is foreign."""
+    path = tmp_path / "race.json"
+    path.write_text('{"experiment": "race", "provenance": {}, "wall_time": NaN}')
+    with pytest.raises(ValueError, match=r"race\.json: the JSON holds NaN"):
+        E.load(path)
+
+
 def test_load_result_says_current_stale_missing_or_invalid(tmp_path, monkeypatch, tiny_race):
     monkeypatch.setenv("ANGPT_RESULTS", str(tmp_path))
     assert E.results_dir() == tmp_path

@@ -168,6 +168,32 @@ def check_result(result, path: str | os.PathLike = "result") -> dict:
     return result
 
 
+def check_runs(result, keys: tuple[str, ...], where: str = "result") -> list[dict]:
+    """result['runs'], checked: a list of objects that each have `keys`, with a number or
+    null as 'final_val_loss' and 'lr' where present. ValueError naming `where` and what is
+    wrong otherwise (summaries called on a hand-made or foreign dict fail here, clearly)."""
+    if not isinstance(result, dict) or not isinstance(result.get("runs"), list):
+        got = type(result).__name__ if not isinstance(result, dict) else f"keys {sorted(result)[:10]}"
+        raise ValueError(f"{where}: expected a result with a list of 'runs', got {got}")
+    for i, run in enumerate(result["runs"]):
+        if not isinstance(run, dict):
+            raise ValueError(f"{where}: run {i} is a {type(run).__name__}, not an object")
+        missing = [k for k in keys if k not in run]
+        if missing:
+            raise ValueError(f"{where}: run {i} ({run.get('label', 'no label')!r}) lacks {missing}")
+        for k, optional in (("final_val_loss", True), ("lr", False)):
+            v = run.get(k)
+            if k in run and not (v is None and optional) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ValueError(f"{where}: run {i} ({run.get('label')!r}) has {k}={v!r}, not a number"
+                                 + (" or null" if optional else ""))
+    return result["runs"]
+
+
+def _no_nan(constant: str):
+    raise ValueError(f"the JSON holds {constant}, which result files never do (they write null for a "
+                     "missing number)")
+
+
 def load(path: str | os.PathLike) -> dict | None:
     """A result file, or None if it does not exist (chapters then say so).
 
@@ -181,8 +207,10 @@ def load(path: str | os.PathLike) -> dict | None:
     except (OSError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: cannot be read: {err}") from None
     try:
-        result = json.loads(text)
-    except json.JSONDecodeError as err:
+        result = json.loads(text, parse_constant=_no_nan)
+    except ValueError as err:
+        if not isinstance(err, json.JSONDecodeError):
+            raise ValueError(f"{path}: {err}") from None
         ends_early = err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated")
         hint = " (truncated?)" if ends_early else ""
         raise ValueError(f"{path}: not valid JSON{hint}: {err.msg} at line {err.lineno}, column {err.colno}") from None
@@ -281,6 +309,7 @@ def spread(values) -> dict:
 
 def describe(result: dict) -> str:
     """One paragraph on what a result is and where it came from (for chapters to print)."""
+    check_result(result, f"describe({type(result).__name__})")
     p, cfg = result["provenance"], result.get("config", {})
     sizes = cfg.get("sizes", {})
     m, t = sizes.get("model", {}), sizes.get("train", {})
@@ -290,9 +319,10 @@ def describe(result: dict) -> str:
         size = (f"d_model {m['d_model']}, {m['n_layers']} layers, {m['n_heads']} heads, {steps} steps of "
                 f"{t['batch_size']} x {m['seq_len']} byte tokens on '{sizes.get('corpus')}'; ")
     commit = (p.get("git_commit") or "unknown")[:10] + (" (with uncommitted changes)" if p.get("git_dirty") else "")
-    return (f"{result['experiment']} ({result['budget']}): {size}seeds {result['seeds']}; "
-            f"{p['device']}, torch {p['torch_version']}, commit {commit}, source {p['source_sha256']}, "
-            f"{p['date'][:10]}, {result['wall_time'] / 60:.1f} min")
+    wall = result.get("wall_time")
+    return (f"{result['experiment']} ({result.get('budget', 'budget unknown')}): {size}seeds {result.get('seeds')}; "
+            f"{p['device']}, torch {p['torch']}, commit {commit}, source {p.get('source_sha256', 'unknown')}, "
+            f"{str(p['date'])[:10]}" + (f", {wall / 60:.1f} min" if isinstance(wall, (int, float)) else ""))
 
 
 # --------------------------------------------------------------------------------------
@@ -494,6 +524,6 @@ def train_all(jobs, progress: bool, runner: Runner | None = None) -> list[dict]:
     return (runner or Runner(progress=progress)).map(tasks)
 
 
-__all__ = ["PACKAGE_DIR", "provenance", "PROVENANCE_KEYS", "source_hash", "save", "load", "check_result",
+__all__ = ["PACKAGE_DIR", "provenance", "PROVENANCE_KEYS", "source_hash", "save", "load", "check_result", "check_runs",
            "EXPERIMENT_KEYS", "summarize_run", "max_early_loss", "early_steps", "tokens_to_loss", "speedup", "spread",
            "describe", "Task", "Runner", "RunStore", "plan_hash", "with_compile", "worker_pool", "train_summarized", "train_run", "train_all"]

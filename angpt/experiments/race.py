@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import TrainConfig, preset
-from .common import Runner, Task, speedup, spread, train_run
+from .common import Runner, Task, check_runs, speedup, spread, train_run
 
 RACE_MODELS = ("gpt+", "ngpt", "angpt")
 # anGPT paper (Franke et al. 2025), 0.5B with QK-norm: tokens GPT+ needs for its final loss,
@@ -150,6 +150,10 @@ def race_drops(budget: str, seeds: int, progress: bool = True, runner: Runner | 
 # --------------------------------------------------------------------------------------
 
 
+# what each run of a race result holds (experiments.common.summarize_run writes more)
+RUN_KEYS = ("label", "seed", "diverged_at", "final_val_loss", "evals", "median_step_time")
+
+
 def race_summary(result: dict, baseline: str = "gpt+") -> dict:
     """Per model: final val loss, the largest loss of the first steps, speedup vs the baseline
     and the step-time ratio of the training runs (both paired by seed), each as
@@ -157,7 +161,7 @@ def race_summary(result: dict, baseline: str = "gpt+") -> dict:
 
     A diverged run has no final loss; where the baseline diverged, that seed has no speedup
     (None) but the other models' losses are kept."""
-    runs = result["runs"]
+    runs = check_runs(result, RUN_KEYS, "race_summary")
     labels = list(dict.fromkeys(r["label"] for r in runs))
     if baseline not in labels:
         raise ValueError(f"no runs of the baseline {baseline!r} in the result; labels: {sorted(labels)}")
@@ -185,7 +189,7 @@ def curves(result: dict, label: str, x: str = "tokens") -> tuple[np.ndarray, np.
     """
     if x not in ("tokens", "seconds"):
         raise ValueError(f"unknown x {x!r}; valid choices: 'tokens', 'seconds'")
-    runs = [r for r in result["runs"] if r["label"] == label and r["diverged_at"] is None]
+    runs = [r for r in check_runs(result, RUN_KEYS, "curves") if r["label"] == label and r["diverged_at"] is None]
     if not runs:
         raise ValueError(f"no finished runs labelled {label!r}; labels: {sorted({r['label'] for r in result['runs']})}")
     losses = np.asarray([r["evals"]["val_loss"] for r in runs])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Runner, Task, train_run
+from .common import Runner, Task, check_runs, train_run
 from .race import RACE_LR, RACE_SIZES, race_configs
 
 RACE_LR_GRID = {
@@ -77,7 +77,7 @@ def lr_sweep(results) -> dict:
     result(s), sorted by lr (several files are merged: e.g. a first grid and its extension)."""
     table: dict[str, dict[float, list]] = {}
     for res in results:
-        for r in res["runs"]:
+        for r in check_runs(res, ("label", "lr", "final_val_loss"), "lr_sweep"):
             model = r["label"].split("@")[0]
             table.setdefault(model, {}).setdefault(r["lr"], []).append(r["final_val_loss"])
     return {m: [(lr, None if None in v else float(np.mean(v))) for lr, v in sorted(d.items())]
