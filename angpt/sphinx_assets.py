@@ -56,6 +56,14 @@ article table { display: block; max-width: 100%; overflow-x: auto; }
 .cell_output span.math { overflow: visible !important; }
 /* long inline code (dotted names, test ids) wraps on a phone instead of widening the page */
 article code.literal span.pre { white-space: normal; overflow-wrap: anywhere; }
+/* on a phone the theme's 42 px chapter titles take four lines and push the first figure down */
+@media (max-width: 576px) {
+  article h1 { font-size: 1.75rem; }
+  article h2 { font-size: 1.4rem; }
+  article h3 { font-size: 1.2rem; }
+  article table { font-size: 0.85em; }  /* three columns of prose wrap less */
+  article table td, article table th { padding: 0.35em 0.5em; }
+}
 """
 # Runs the figure scripts that angpt.viz marked, once plotly.js (deferred before it) is there.
 LOADER = """
