@@ -169,12 +169,13 @@ def _used_icons(outdir: Path) -> set[str]:
 
 
 # -------------------------------------------------------------------------------- Sphinx hooks
-# A quick build's cells take seconds (the slowest chapter runs in under a minute), so a cell
-# may take at most this long there. Why it matters beyond stuck cells: myst-nb's executor waits
+# A quick build's cells take seconds (the slowest, chapter 6's grid of 12 training runs, 23 s
+# alone on one core, about 35 s beside the other jobs of `make test`), so a cell may take at
+# most this long there. Why it matters beyond stuck cells: myst-nb's executor waits
 # for each reply through pyzmq's asyncio poll, whose wake-up on the socket's edge-triggered
 # event can be missed on a loaded machine; it then sleeps out the whole timeout and finds the
 # reply already there. CI lost exactly 600 s (the configured timeout) on one cell that way.
-QUICK_CELL_TIMEOUT = 120  # seconds
+QUICK_CELL_TIMEOUT = 75  # seconds
 
 
 def _config_inited(app, config) -> None:

@@ -42,3 +42,17 @@ def test_subset_webfont_keeps_exactly_the_codepoints(tmp_path):
     cmap = set(TTFont(str(font)).getBestCmap())
     assert keep <= cmap and not (cmap - keep - {0x20})  # a space may stay
     assert font.stat().st_size < before / 20
+
+
+@pytest.mark.parametrize("quick, configured, expected", [("1", 600, sa.QUICK_CELL_TIMEOUT), ("1", 30, 30),
+                                                         ("0", 600, 600)])
+def test_quick_builds_cap_the_cell_timeout(monkeypatch, quick, configured, expected):
+    """A quick build caps a cell's time (a missed zmq wake-up then costs that, not 600 s);
+    a full build keeps the configured timeout (its cells train at GPU size)."""
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("ANGPT_QUICK", quick)
+    config = SimpleNamespace(nb_execution_timeout=configured, mathjax_path=None)
+    sa._config_inited(None, config)
+    assert config.nb_execution_timeout == expected
+    assert config.mathjax_path == f"{sa.MATHJAX_DIR}/{sa.MATHJAX_JS}"
