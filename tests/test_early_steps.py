@@ -1,18 +1,16 @@
 """anGPT trains from step 0 without warm-up: no early blow-up at the race's width and depth.
 
 d_model 512, 8 layers, a batch of 8 x 128 tokens, float32 on the CPU, Adam with no warm-up
-at lr 2e-3 and 4e-3 (the anGPT recipe, TrainConfig.for_arch). Over the first 6 steps no
+at lr 2e-3 and 4e-3 (the anGPT recipe, TrainConfig.for_arch). Over the first 10 steps no
 loss may exceed the initial loss by more than 10 %, and the last layer's stream norm (mean
 over tokens) must stay within [0.5, 2].
 
 What it guards: with s_z starting at 1 (nGPT's init, logit_scale_init=1) every logit is
 capped by |s_z| (unit head rows, a ~unit stream), so the only fast way down for the loss is
 to grow the stream; Adam's first steps align rows with their inputs, the SwiGLU output grows
-with the square of its input and the growth compounds through depth: with s_z = 1 the loss
-went 5.54 -> 5.29 -> 97 -> 157 at lr 2e-3 and the stream norm 1 -> 896. The anGPT preset's
-logit_scale_init=10 is what removes it (at lr 4e-3: 5.61 -> 5.86 at worst -> 3.65 after 6
-steps, stream norm <= 1.85). Six steps show the blow-up as ten did, in 60 % of the time; a
-batch of 4 is too noisy (its second loss rises 11 % at lr 4e-3 with s_z = 10).
+with the square of its input and the growth compounds through depth: the loss went
+5.54 -> 97 -> 157 at lr 2e-3 and the stream norm 1 -> 900. The anGPT preset's
+logit_scale_init=10 is what removes it.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from angpt.config import TrainConfig
 from angpt.train import make_optimizer, train_step
 
 SIZE = dict(d_model=512, n_layers=8, n_heads=8, seq_len=128)
-BATCH, STEPS = 8, 6
+BATCH, STEPS = 8, 10
 
 
 def early_steps(lr: float, **overrides) -> tuple[list[float], list[float]]:
@@ -62,7 +60,7 @@ def test_angpt_has_no_early_blow_up_without_warmup(lr):
     worst = max(losses)
     assert worst <= 1.10 * losses[0], f"lr {lr}: losses {[round(v, 3) for v in losses]}"
     assert 0.5 <= min(norms) and max(norms) <= 2.0, f"lr {lr}: stream norms {[round(v, 3) for v in norms]}"
-    assert losses[-1] < losses[0] - 1.0  # and it learns: more than a nat in 6 steps
+    assert losses[-1] < losses[0] - 1.0  # and it learns: more than a nat in 10 steps
 
 
 def test_every_run_record_keeps_its_worst_early_loss():
