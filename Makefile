@@ -9,7 +9,7 @@ export ANGPT_QUICK ?= 1
 export ANGPT_BOOK := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: book test unit notebooks site-build site-test linkcheck clean venv
+.PHONY: book test unit notebooks site site-build site-test linkcheck clean venv
 
 venv: $(STAMP)
 
@@ -28,12 +28,12 @@ book: $(STAMP)
 	@echo "site: _build/html/index.html  (view: $(BIN)/python -m http.server -b 127.0.0.1 -d _build/html 8000)"
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests --ignore=tests/site
+	$(NICE) $(BIN)/pytest -q tests --ignore=tests/site
 
 # ANGPT_BOOK=0: nbval runs each chapter as a live kernel would (widgets constructed and
 # shown); the site build runs the static-page path. Both must pass.
 notebooks: $(STAMP)
-	ANGPT_BOOK=0 $(BIN)/pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider book/ || [ $$? -eq 5 ]  # 5: no notebook yet
+	ANGPT_BOOK=0 $(NICE) $(BIN)/pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider book/ || [ $$? -eq 5 ]  # 5: no notebook yet
 
 linkcheck:
 	$(BIN)/linkchecker --no-warnings _build/html/index.html   # internal links only (no --check-extern)
@@ -43,11 +43,14 @@ site-test: $(STAMP)
 
 # Everything: unit tests, nbval on every notebook, the site build (which the browser tests
 # then test, so they always see what the current code produces), internal links, browser.
-# The unit tests, nbval and the build (both execute every notebook) run side by side, each
-# with one torch thread: three single-threaded jobs keep two cores busy where one job alone
-# (the unit tests) used about 1.4 of them.
+# Three single-threaded jobs side by side keep two cores busy: the unit tests, nbval, and the
+# build followed by its link and browser checks. The build is the longest chain, so the other
+# two run niced: the build gets a core of its own, its checks start as soon as it is done, and
+# the unit tests and nbval fill the rest.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(MAKE) -j3 --output-sync=target unit notebooks book
+	OMP_NUM_THREADS=1 $(MAKE) -j3 --output-sync=target unit notebooks site NICE="nice -n 10"
+
+site: book
 	$(MAKE) linkcheck site-test
 
 clean:
