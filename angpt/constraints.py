@@ -140,7 +140,7 @@ def constraint_step(model: nn.Module, compile: bool = False) -> Callable[[], Non
     Eager and compiled give the same weights (tests/test_models.py)."""
     _check_model(model, "constraint_step")
     mode = model.cfg.constraint
-    if mode == "none" or not constrained_weights(model):
+    if mode == "none" or not _plan(model):
         return lambda: None
     _check_mode(mode)
     groups, unit = _groups(model), mode == "unit"

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from .config import ModelConfig, TrainConfig
 from . import data as D
-from .constraints import constraint_step
+from .constraints import constrain_, constraint_step
 
 CHECKPOINT_VERSION = 1
 EVAL_BATCH_MULT = 4  # evaluation keeps no activations for backward: larger batches fit
@@ -219,7 +219,7 @@ def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str
     aux: None, or a function returning a term to add to the loss after the forward pass
     (TaperNorm's scale anchor, angpt.taper); the returned loss stays the cross-entropy.
     constrain: the weight projection (`angpt.constraints.constraint_step(model)`, compiled
-    when the forward is); None builds the eager one.
+    when the forward is); None runs the eager `constrain_(model, check=False)`.
     """
     device = x.device
     with autocast(device):
@@ -247,7 +247,10 @@ def train_step(model, fwd, opt, x, y, grad_clip: float, step: int = 0, ckpt: str
     opt.zero_grad(set_to_none=True)
     # a no-op for archs without a weight constraint; no host sync (check=False): a NaN/inf
     # weight stays NaN/inf and stops the run at the next loss check or checkpoint (_check_finite)
-    (constrain or constraint_step(model))()
+    if constrain is not None:
+        constrain()
+    else:
+        constrain_(model, check=False)
     return loss_value, grad_norm
 
 
