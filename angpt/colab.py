@@ -26,12 +26,13 @@ from pathlib import Path
 CONFIG = Path(__file__).resolve().parent.parent / "_config.yml"
 
 
-def repository(config: str | Path = CONFIG) -> dict[str, str]:
-    """{'url': ..., 'branch': ...} from the `repository:` block of a Jupyter Book _config.yml.
+def repository(config: str | Path | None = None) -> dict[str, str]:
+    """{'url': ..., 'branch': ...} from the `repository:` block of a Jupyter Book _config.yml
+    (default: this checkout's, `CONFIG`).
 
     A small reader for that one block (two-space indented `key: value` lines), so the library
     needs no YAML package."""
-    path = Path(config)
+    path = Path(CONFIG if config is None else config)
     if not path.is_file():
         raise ValueError(f"no Jupyter Book configuration at {str(path)!r} (it ships with the repository, "
                          f"not with an installed package)")
@@ -53,8 +54,9 @@ def repository(config: str | Path = CONFIG) -> dict[str, str]:
     return out
 
 
-def colab_install_cell(config: str | Path = CONFIG) -> str:
-    """The guarded install that opens every chapter's first code cell (a no-op outside Colab)."""
+def colab_install_cell(config: str | Path | None = None) -> str:
+    """The guarded install that opens every chapter's first code cell (a no-op outside Colab);
+    `config` as for `repository`."""
     repo = repository(config)
     url, ref = repo["url"].rstrip("/"), repo["branch"]
     return ("import sys\n"

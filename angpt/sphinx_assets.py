@@ -49,6 +49,8 @@ figure.angpt-figure figcaption::before {
 figure.angpt-figure .plotly-graph-div { min-height: 320px; }
 /* long dotted names (angpt.factor_checks.some_function) wrap on a phone instead of widening the page */
 article h1, article h2, article h3, article h4, article .rubric { overflow-wrap: anywhere; }
+/* so does any word longer than a phone's line in prose (a file path, a URL) */
+article p, article li { overflow-wrap: break-word; }
 /* a wide table scrolls inside its own box (on a phone), never the page */
 article table { display: block; max-width: 100%; overflow-x: auto; }
 /* inline maths in a cell's output (table cells) is not cut: MathJax's boxes overhang the

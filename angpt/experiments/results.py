@@ -39,6 +39,16 @@ def results_dir() -> Path:
     return Path(env) if env else PACKAGE_DIR.parent / "book" / "results"
 
 
+def shown(path: Path) -> str:
+    """`path` as a page shows it: relative to the checkout when inside it (an absolute path
+    says where the book was built, not where the reader's copy is, and one long unbreakable
+    word makes a phone page scroll sideways)."""
+    try:
+        return str(path.resolve().relative_to(PACKAGE_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
 def result_path(name: str, results_dir_: str | os.PathLike | None = None) -> Path:
     if name not in FILES:
         raise ValueError(f"unknown result {name!r}; valid choices: {', '.join(map(repr, FILES))}")
@@ -73,14 +83,14 @@ def load_result(name: str, results_dir: str | os.PathLike | None = None) -> Load
     try:
         result = load(path)
     except ValueError as err:
-        return LoadedResult(name, path, "invalid", reason=str(err))
+        return LoadedResult(name, path, "invalid", reason=str(err).replace(str(path), shown(path)))
     if result is None:
-        return LoadedResult(name, path, "missing", reason=f"{path} does not exist")
+        return LoadedResult(name, path, "missing", reason=f"{shown(path)} does not exist")
     legacy = name == "bench-compile" and result["experiment"] == "bench" and result.get("compile")
     if result["experiment"] != name and not legacy:  # early bench_compile.json files say 'bench'
 
         return LoadedResult(name, path, "invalid",
-                            reason=f"{path}: holds experiment {result['experiment']!r}, not {name!r}")
+                            reason=f"{shown(path)}: holds experiment {result['experiment']!r}, not {name!r}")
     theirs, mine = result["provenance"].get("source_sha256"), source_hash()
     if theirs != mine:
         return LoadedResult(name, path, "stale", result,

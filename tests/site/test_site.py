@@ -105,12 +105,22 @@ STICKING_OUT = r"""() => {
   const W = window.innerWidth, out = [];
   const scrolls = e => { for (let p = e.parentElement; p; p = p.parentElement) {
     const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return true; } return false; };
+  const shown = e => getComputedStyle(e).visibility !== 'hidden';  // the off-canvas table of contents is hidden
   for (const e of document.querySelectorAll('body *')) {
     const r = e.getBoundingClientRect();
-    if (r.right > W + 0.5 && r.width > 0 && !scrolls(e) && !out.some(o => o.contains(e))) out.push(e);
+    if (r.right > W + 0.5 && r.width > 0 && shown(e) && !scrolls(e) && !out.some(o => o[0].contains(e)))
+      out.push([e, `${e.tagName.toLowerCase()}.${(e.getAttribute('class') || '').split(' ')[0]}`, r.right]);
   }
-  return out.slice(0, 5).map(e => `${e.tagName.toLowerCase()}.${(e.getAttribute('class') || '').split(' ')[0]}`
-    + ` right=${Math.round(e.getBoundingClientRect().right)}`);
+  // text that runs out of its box (a long unbreakable word) moves no element's edge
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+    const e = t.parentElement, range = document.createRange();
+    range.selectNodeContents(t);
+    const r = range.getBoundingClientRect();
+    if (r.right > W + 0.5 && r.width > 0 && shown(e) && !scrolls(t) && !out.some(o => o[0].contains(e)))
+      out.push([e, `text "${t.textContent.trim().slice(0, 60)}"`, r.right]);
+  }
+  return out.slice(0, 5).map(([e, what, right]) => `${what} right=${Math.round(right)}`);
 }"""
 
 OVERFLOW = r"""() => {
@@ -207,6 +217,8 @@ def test_page(page, site_url, path):
     check(not outside, f"asks for outside addresses: {sorted(set(outside))}")
     unexpected = [e for e in errors if not any(a in e for a in ALLOWED_ERRORS)]
     check(not unexpected, f"console errors {unexpected[:5]}")
+    # a path of the machine that built the book means nothing to its reader
+    check(str(ROOT) not in page.content(), f"shows the build's own path {str(ROOT)!r}")
 
     # maths: typeset, never shown as TeX source
     raw = page.evaluate(RAW_TEX)
