@@ -140,3 +140,17 @@ def test_colab_cell_is_derived_from_config(tmp_path):
     cfg.write_text("title: x\n")
     with pytest.raises(ValueError, match=r"lacks \['url', 'branch'\]"):
         colab_install_cell(cfg)
+
+
+def test_colab_installs_the_release_tag_of_this_version():
+    """Colab, Binder and the first cells install a released tag, `v` + the package version, not
+    a moving branch; the tag exists in this repository (a clone fetched without tags skips the
+    second check, saying so)."""
+    from angpt.colab import repository
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert repository()["branch"] == f"v{version}", "_config.yml's repository: branch: must be the release tag"
+    tags = subprocess.run(["git", "tag", "--list"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tags:
+        pytest.skip("this clone has no tags (fetched without them): the tag itself is not checked")
+    assert f"v{version}" in tags, f"_config.yml pins v{version}, but this repository has no such tag: {tags}"
