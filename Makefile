@@ -39,7 +39,7 @@ linkcheck:
 	$(BIN)/linkchecker --no-warnings _build/html/index.html   # internal links only (no --check-extern)
 
 site-test: $(STAMP)
-	$(BIN)/pytest -q tests/site
+	$(BIN)/pytest -q -n 2 tests/site  # two browsers: near the end of make test a core is free
 
 # Everything: unit tests, nbval on every notebook, the site build (which the browser tests
 # then test, so they always see what the current code produces), internal links, browser.
