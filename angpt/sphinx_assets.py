@@ -236,7 +236,33 @@ def _copy(app, exception) -> None:
 _BRANDS_FONT = re.compile(r"@font-face\{[^}]*fa-brands-400[^}]*\}")
 
 
+def _poll_in_slices() -> None:
+    """The build's notebook executor (myst-nb -> nbclient -> jupyter_client) waits for each
+    kernel reply with one pyzmq asyncio poll of the whole cell timeout. When that poll misses
+    the socket's wake-up it sleeps the timeout out and only then finds the reply (measured: a
+    chapter that runs in 11 s 'executed in 84.98 s'). Polling in slices of at most 1 s bounds
+    such a miss to 1 s; replies, errors and timeouts are unchanged. Only the build's Sphinx
+    process is patched (this extension is loaded there)."""
+    import time
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    async def get_msg(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            step = 1000 if left is None else max(0, min(1000, int(left * 1000)))
+            if await self.socket.poll(step):
+                return await self._recv()
+            if left is not None and step == 0:
+                raise Empty
+
+    AsyncZMQSocketChannel.get_msg = get_msg
+
+
 def setup(app):
+    _poll_in_slices()
     _plotly_js()  # fail early, at config time, if plotly.js or MathJax is missing
     _mathjax_dir()
     app.add_css_file(CSS)
