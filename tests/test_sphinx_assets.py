@@ -56,3 +56,40 @@ def test_quick_builds_cap_the_cell_timeout(monkeypatch, quick, configured, expec
     sa._config_inited(None, config)
     assert config.nb_execution_timeout == expected
     assert config.mathjax_path == f"{sa.MATHJAX_DIR}/{sa.MATHJAX_JS}"
+
+
+def test_the_build_polls_kernel_replies_in_slices_of_at_most_a_second(monkeypatch):
+    """A missed wake-up of one long poll cost the whole cell timeout (75 s) per miss; polled in
+    slices it costs at most 1 s. The reply, and Empty at the timeout, are as before."""
+    import asyncio
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    from angpt import sphinx_assets
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", AsyncZMQSocketChannel.get_msg)  # undone after
+    sphinx_assets._poll_in_slices()
+
+    class Socket:
+        def __init__(self, ready_after):
+            self.polls, self.ready_after = [], ready_after
+
+        async def poll(self, ms):
+            self.polls.append(ms)
+            await asyncio.sleep(ms / 1000 / 50)  # a 50x faster clock: the test takes a fraction of a second
+            return len(self.polls) > self.ready_after
+
+    channel = AsyncZMQSocketChannel.__new__(AsyncZMQSocketChannel)
+    channel.socket = Socket(ready_after=3)
+
+    async def recv():
+        return {"msg": "reply"}
+
+    channel._recv = recv
+    assert asyncio.run(channel.get_msg(timeout=75)) == {"msg": "reply"}
+    assert channel.socket.polls == [1000] * 4
+    channel.socket = Socket(ready_after=10**6)
+    with pytest.raises(Empty):
+        asyncio.run(channel.get_msg(timeout=0.3))
+    assert 250 <= channel.socket.polls[0] <= 300 and channel.socket.polls[-1] == 0
